@@ -1,0 +1,257 @@
+// Package config owns Verdict's configuration file: its model, loading from
+// YAML or JSON with a position for every problem, validation, and reading
+// and compiling the policy documents it names. It does not serve anything;
+// the server package puts a loaded configuration to work.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/verdict-policy/verdict/examples"
+)
+
+// Defaults for the fields a configuration file may leave out.
+const (
+	DefaultPolicyAddr   = "127.0.0.1:3000"
+	DefaultAdminAddr    = "127.0.0.1:9421"
+	DefaultMaxBodyBytes = 1 << 20
+)
+
+// Config is a loaded and validated configuration. Build one with Load,
+// Parse or Default; the zero value is not useful.
+type Config struct {
+	// Listen holds the addresses the server binds.
+	Listen Listen
+	// Limits bounds what a client may send.
+	Limits Limits
+	// Store selects where shared state lives.
+	Store Store
+	// Policies lists the named policy documents, in file order.
+	Policies []Policy
+
+	// File is the configuration file as it was named to Load or Parse.
+	File string
+	// Embedded is true for the built-in default configuration, whose policy
+	// files are read from the binary rather than from disk.
+	Embedded bool
+
+	dir  string // relative policy paths resolve against it
+	fsys fs.FS  // nil for the operating system's file system
+}
+
+// Listen holds the listener addresses, each host:port.
+type Listen struct {
+	// Policy is the address of the decision endpoints (/v1/decide).
+	Policy string
+	// Admin is the address of /metrics, /healthz, /readyz and /v1/reload.
+	Admin string
+}
+
+// Limits bounds the requests the server accepts.
+type Limits struct {
+	// MaxBodyBytes is the largest request body accepted; larger ones get 413.
+	MaxBodyBytes int64
+}
+
+// Store selects the backend for shared state.
+type Store struct {
+	// Backend is the name of the backend. Only "memory" exists so far.
+	Backend string
+}
+
+// Policy names one policy document of the configuration.
+type Policy struct {
+	// Name is the document's name, as clients ask for it.
+	Name string
+	// Path is the file or directory as written in the configuration. A
+	// directory means every .json, .yaml and .yml file in it, in name
+	// order, compiled together as one document.
+	Path string
+	// Vocabulary names the attribute vocabulary the document is checked
+	// against: "rethink", or empty for none.
+	Vocabulary string
+	// Line and Column locate the entry in the configuration file.
+	Line, Column int
+}
+
+// Problem is one configuration error with its position in the file.
+type Problem struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
+	// Field is the dotted path of the offending field, e.g. listen.admin.
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error formats p as file:line:column: field: message.
+func (p Problem) Error() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(p.Line))
+		if p.Column > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(p.Column))
+		}
+	}
+	if p.Field != "" {
+		b.WriteString(": ")
+		b.WriteString(p.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// Problems lists every problem found while loading a configuration or
+// compiling its documents. Each element is a Problem or a pdl.Problem.
+type Problems []error
+
+// Error joins the problems, one a line.
+func (ps Problems) Error() string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Unwrap returns the problems, so errors.As finds a Problem or pdl.Problem.
+func (ps Problems) Unwrap() []error { return ps }
+
+// Load reads and validates the configuration file at file. Policy paths in
+// it are resolved against the file's directory; the policy files themselves
+// are read by Compile. A configuration error is returned as Problems.
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(file, data)
+}
+
+// Parse validates a configuration held in memory as if it had been read
+// from file, which names it in problems and anchors its relative paths.
+func Parse(file string, data []byte) (*Config, error) {
+	c, err := parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	c.dir = filepath.Dir(file)
+	return c, nil
+}
+
+// Default returns the built-in configuration: the listeners on their
+// default loopback addresses and the reTHINK example rules as the document
+// "rethink", read from the files embedded in the binary.
+func Default() (*Config, error) {
+	fsys := examples.FS()
+	data, err := fs.ReadFile(fsys, examples.ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("read embedded config: %w", err)
+	}
+	c, err := parse(examples.ConfigFile, data)
+	if err != nil {
+		return nil, fmt.Errorf("embedded config: %w", err)
+	}
+	c.Embedded = true
+	c.fsys = fsys
+	c.dir = "."
+	return c, nil
+}
+
+// Reload reads c's configuration again from where it came from: its file,
+// or the binary for the built-in default.
+func (c *Config) Reload() (*Config, error) {
+	if c.Embedded {
+		return Default()
+	}
+	return Load(c.File)
+}
+
+// PolicyPath returns where the files of p are read from: p.Path resolved
+// against the configuration file's directory.
+func (c *Config) PolicyPath(p Policy) string {
+	if c.fsys != nil {
+		return path.Clean(p.Path)
+	}
+	if filepath.IsAbs(p.Path) {
+		return filepath.Clean(p.Path)
+	}
+	return filepath.Join(c.dir, p.Path)
+}
+
+// WatchPaths returns the files and directories whose change should trigger a
+// reload: the configuration file and every policy file and directory. The
+// built-in default has none.
+func (c *Config) WatchPaths() []string {
+	if c.Embedded {
+		return nil
+	}
+	paths := []string{c.File}
+	for _, p := range c.Policies {
+		paths = append(paths, c.PolicyPath(p))
+	}
+	return paths
+}
+
+// parse decodes and validates data. Every problem is collected before
+// giving up, so one run reports all of them.
+func parse(file string, data []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, Problems{syntaxProblem(file, err)}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, Problems{Problem{File: file, Line: extra.Line, Column: extra.Column,
+			Message: "the file holds more than one YAML document"}}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, Problems{syntaxProblem(file, err)}
+	}
+
+	c := &Config{
+		Listen: Listen{Policy: DefaultPolicyAddr, Admin: DefaultAdminAddr},
+		Limits: Limits{MaxBodyBytes: DefaultMaxBodyBytes},
+		Store:  Store{Backend: "memory"},
+		File:   file,
+	}
+	d := &decoder{file: file}
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		d.config(root.Content[0], c)
+	}
+	if len(d.problems) > 0 {
+		return nil, d.problems
+	}
+	return c, nil
+}
+
+// syntaxProblem turns a YAML parse error into a Problem, lifting the line
+// number out of the message when it has one.
+func syntaxProblem(file string, err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	p := Problem{File: file, Message: msg}
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, tail, ok := strings.Cut(rest, ": "); ok {
+			if n, err := strconv.Atoi(num); err == nil {
+				p.Line, p.Message = n, tail
+			}
+		}
+	}
+	p.Message = "syntax error: " + p.Message
+	return p
+}

@@ -1,0 +1,405 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/verdict-policy/verdict/pdl"
+)
+
+func writeFile(t *testing.T, dir, name, data string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadGood(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		data string
+		want Config
+	}{
+		{
+			name: "empty file takes every default",
+			file: "verdict.yaml",
+			data: "",
+			want: Config{
+				Listen: Listen{Policy: DefaultPolicyAddr, Admin: DefaultAdminAddr},
+				Limits: Limits{MaxBodyBytes: DefaultMaxBodyBytes},
+				Store:  Store{Backend: "memory"},
+			},
+		},
+		{
+			name: "every field in YAML",
+			file: "verdict.yaml",
+			data: `
+listen: {policy: "0.0.0.0:8000", admin: "[::1]:9000"}
+limits: {max_body_bytes: 4096}
+store: {memory: {}}
+policies:
+  rethink: {path: rethink/policies.json, vocabulary: rethink}
+  api: policies/api.yaml
+  many.v2: policies/dir/
+`,
+			want: Config{
+				Listen: Listen{Policy: "0.0.0.0:8000", Admin: "[::1]:9000"},
+				Limits: Limits{MaxBodyBytes: 4096},
+				Store:  Store{Backend: "memory"},
+				Policies: []Policy{
+					{Name: "rethink", Path: "rethink/policies.json", Vocabulary: "rethink", Line: 6, Column: 3},
+					{Name: "api", Path: "policies/api.yaml", Line: 7, Column: 3},
+					{Name: "many.v2", Path: "policies/dir/", Line: 8, Column: 3},
+				},
+			},
+		},
+		{
+			name: "JSON with tabs",
+			file: "verdict.json",
+			data: "{\n\t\"listen\": {\"admin\": \":0\", \"policy\": \":0\"},\n\t\"policies\": {\"a-b_c\": {\"path\": \"a.json\"}}\n}\n",
+			want: Config{
+				Listen:   Listen{Policy: ":0", Admin: ":0"},
+				Limits:   Limits{MaxBodyBytes: DefaultMaxBodyBytes},
+				Store:    Store{Backend: "memory"},
+				Policies: []Policy{{Name: "a-b_c", Path: "a.json", Line: 3, Column: 15}},
+			},
+		},
+		{
+			name: "null sections take their defaults",
+			file: "verdict.yaml",
+			data: "listen:\nlimits:\nstore:\npolicies:\n",
+			want: Config{
+				Listen: Listen{Policy: DefaultPolicyAddr, Admin: DefaultAdminAddr},
+				Limits: Limits{MaxBodyBytes: DefaultMaxBodyBytes},
+				Store:  Store{Backend: "memory"},
+			},
+		},
+		{
+			name: "anchors and aliases",
+			file: "verdict.yaml",
+			data: "policies:\n  a: &p shared.json\n  b: *p\n",
+			want: Config{
+				Listen: Listen{Policy: DefaultPolicyAddr, Admin: DefaultAdminAddr},
+				Limits: Limits{MaxBodyBytes: DefaultMaxBodyBytes},
+				Store:  Store{Backend: "memory"},
+				Policies: []Policy{
+					{Name: "a", Path: "shared.json", Line: 2, Column: 3},
+					{Name: "b", Path: "shared.json", Line: 3, Column: 3},
+				},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, t.TempDir(), tt.file, tt.data)
+			got, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			tt.want.File = path
+			tt.want.dir = filepath.Dir(path)
+			if !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("Load =\n %+v\nwant\n %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		data string
+		want []string // each problem as file:line:col: field: message, file left out
+	}{
+		{"unknown top-level field", "listen: {}\nlisten_on: x\n",
+			[]string{"2:1: listen_on: unknown field"}},
+		{"unknown listen field", "listen:\n  policy: 127.0.0.1:1\n  gateway: 127.0.0.1:2\n",
+			[]string{"3:3: listen.gateway: unknown field"}},
+		{"address without port", "listen: {policy: localhost}\n",
+			[]string{`1:18: listen.policy: address "localhost" is not host:port`}},
+		{"address with bad port", "listen: {admin: \"127.0.0.1:http\"}\n",
+			[]string{`1:17: listen.admin: address "127.0.0.1:http": port must be a number from 0 to 65535`}},
+		{"port out of range", "listen: {admin: \"127.0.0.1:70000\"}\n",
+			[]string{`1:17: listen.admin: address "127.0.0.1:70000": port must be a number from 0 to 65535`}},
+		{"address as a number", "listen: {admin: 9421}\n",
+			[]string{"1:17: listen.admin: must be a string, not a number"}},
+		{"shared address", "listen: {admin: \"127.0.0.1:5\", policy: \"127.0.0.1:5\"}\n",
+			[]string{"1:9: listen: policy and admin share the address 127.0.0.1:5"}},
+		{"zero body limit", "limits: {max_body_bytes: 0}\n",
+			[]string{"1:26: limits.max_body_bytes: must be more than 0, not 0"}},
+		{"negative body limit", "limits:\n  max_body_bytes: -5\n",
+			[]string{"2:19: limits.max_body_bytes: must be more than 0, not -5"}},
+		{"body limit as text", "limits: {max_body_bytes: 1MiB}\n",
+			[]string{"1:26: limits.max_body_bytes: must be a whole number of bytes, not a string"}},
+		{"body limit too big", "limits: {max_body_bytes: 99999999999999999999}\n",
+			[]string{"1:26: limits.max_body_bytes: must be a whole number of bytes, not 99999999999999999999"}},
+		{"redis store", "store:\n  redis: {url: redis://x}\n",
+			[]string{`2:3: store.redis: unsupported store "redis": only memory is available`}},
+		{"memory store with settings", "store: {memory: {size: 5}}\n",
+			[]string{"1:18: store.memory.size: unknown field"}},
+		{"store as a list", "store: [memory]\n",
+			[]string{"1:8: store: must be a mapping, not a list"}},
+		{"bad document name", "policies:\n  \"a b\": x.json\n",
+			[]string{`2:3: policies.a b: bad document name "a b": use letters, digits, '_', '.' and '-'`}},
+		{"empty document name", "policies:\n  \"\": x.json\n",
+			[]string{`2:3: policies.: bad document name "": use letters, digits, '_', '.' and '-'`}},
+		{"document without path", "policies:\n  api: {vocabulary: rethink}\n",
+			[]string{"2:8: policies.api.path: a path to a policy file or directory is required"}},
+		{"document with empty path", "policies:\n  api: \"\"\n",
+			[]string{"2:8: policies.api.path: a path to a policy file or directory is required"}},
+		{"unknown vocabulary", "policies:\n  api: {path: a.json, vocabulary: pexip}\n",
+			[]string{`2:35: policies.api.vocabulary: unknown vocabulary "pexip": known are rethink`}},
+		{"unknown document field", "policies:\n  api: {path: a.json, vocab: rethink}\n",
+			[]string{"2:23: policies.api.vocab: unknown field"}},
+		{"document as a list", "policies:\n  api: [a.json]\n",
+			[]string{"2:8: policies.api: must be a path or a mapping with path and vocabulary, not a list"}},
+		{"document given twice", "policies:\n  api: a.json\n  api: b.json\n",
+			[]string{"3:3: policies.api: given twice (first on line 2)"}},
+		{"policies as a list", "policies: [a.json]\n",
+			[]string{"1:11: policies: must be a mapping, not a list"}},
+		{"top level is a list", "- a\n",
+			[]string{"1:1: must be a mapping, not a list"}},
+		{"syntax error", "listen: {policy: [\n",
+			[]string{"1: syntax error: did not find expected node content"}},
+		{"two documents", "listen: {}\n---\nlimits: {}\n",
+			[]string{"2:1: the file holds more than one YAML document"}},
+		{"every problem at once", "listen: {policy: x, admin: 1}\nlimits: {max_body_bytes: 0}\nstore: {disk: {}}\nextra: 1\n",
+			[]string{
+				`1:18: listen.policy: address "x" is not host:port`,
+				"1:28: listen.admin: must be a string, not a number",
+				"2:26: limits.max_body_bytes: must be more than 0, not 0",
+				`3:9: store.disk: unsupported store "disk": only memory is available`,
+				"4:1: extra: unknown field",
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, t.TempDir(), "verdict.yaml", tt.data)
+			cfg, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load succeeded with %+v", cfg)
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("error %T %v is not Problems", err, err)
+			}
+			var got []string
+			for _, p := range ps {
+				got = append(got, strings.TrimPrefix(p.Error(), path+":"))
+				var cp Problem
+				if !errors.As(p, &cp) || cp.File != path {
+					t.Errorf("problem %v does not name the file %s", p, path)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load of a missing file: %v, want a not-exist error", err)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	cfg, err := Default()
+	if err != nil {
+		t.Fatalf("Default: %v", err)
+	}
+	if !cfg.Embedded {
+		t.Error("Default is not marked embedded")
+	}
+	if cfg.Listen != (Listen{Policy: "127.0.0.1:3000", Admin: "127.0.0.1:9421"}) {
+		t.Errorf("Listen = %+v", cfg.Listen)
+	}
+	if cfg.Limits.MaxBodyBytes != 1<<20 {
+		t.Errorf("MaxBodyBytes = %d", cfg.Limits.MaxBodyBytes)
+	}
+	want := []Policy{{Name: "rethink", Path: "rethink/policies.json", Vocabulary: "rethink", Line: 11, Column: 3}}
+	if !reflect.DeepEqual(cfg.Policies, want) {
+		t.Errorf("Policies = %+v, want %+v", cfg.Policies, want)
+	}
+	if paths := cfg.WatchPaths(); len(paths) != 0 {
+		t.Errorf("WatchPaths of the embedded config = %v, want none", paths)
+	}
+	srcs, err := readSources(cfg.fsys, cfg.PolicyPath(cfg.Policies[0]))
+	if err != nil || len(srcs) != 1 || len(srcs[0].Data) == 0 {
+		t.Fatalf("reading the embedded policies: %v, %d sources", err, len(srcs))
+	}
+	again, err := cfg.Reload()
+	if err != nil || !again.Embedded {
+		t.Fatalf("Reload of the default: %v", err)
+	}
+}
+
+// TestDefaultCompiles needs the policy engine: the embedded default must
+// compile into the three seed rules.
+func TestDefaultCompiles(t *testing.T) {
+	cfg, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := cfg.Compile()
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	if len(docs) != 1 || docs[0].Name != "rethink" {
+		t.Fatalf("documents = %+v", docs)
+	}
+	if s, p, r := docs[0].Document.Counts(); s != 1 || p != 1 || r != 3 {
+		t.Errorf("Counts = %d sets, %d policies, %d rules; want 1, 1, 3", s, p, r)
+	}
+	if !reflect.DeepEqual(docs[0].Sources, []string{"rethink/policies.json"}) {
+		t.Errorf("Sources = %v", docs[0].Sources)
+	}
+}
+
+func TestReadSources(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "d/b.yaml", "- {effect: deny}\n")
+	writeFile(t, dir, "d/a.json", `[{"effect": "permit"}]`)
+	writeFile(t, dir, "d/c.yml", "- {effect: permit}\n")
+	writeFile(t, dir, "d/notes.txt", "not a policy")
+	writeFile(t, dir, "d/.a.json.swp", "scratch")
+	writeFile(t, dir, "d/sub/x.json", "[]")
+	writeFile(t, dir, "empty/readme.md", "nothing")
+
+	srcs, err := ReadSources(filepath.Join(dir, "d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range srcs {
+		names = append(names, filepath.Base(s.Name))
+	}
+	if want := []string{"a.json", "b.yaml", "c.yml"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("sources = %v, want %v", names, want)
+	}
+
+	if _, err := ReadSources(filepath.Join(dir, "empty")); err == nil || !strings.Contains(err.Error(), "holds no .json, .yaml or .yml file") {
+		t.Errorf("empty directory: %v", err)
+	}
+	if _, err := ReadSources(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestCompileProblems(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "bad.json", `[{"target": {"msgType": {"equals": "x"}}, "effect": "maybe"}]`)
+	writeFile(t, dir, "unknown.json", `[{"condition": {"colour": {"equals": "red"}}, "effect": "deny"}]`)
+	cfgPath := writeFile(t, dir, "verdict.yaml", `
+policies:
+  missing: nothere.json
+  bad: bad.json
+  unknown: {path: unknown.json, vocabulary: rethink}
+`)
+	cfg, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := cfg.Compile()
+	if len(docs) != 0 {
+		t.Errorf("documents compiled despite their problems: %+v", docs)
+	}
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Compile error %T %v is not Problems", err, err)
+	}
+	// The missing file is reported against the configuration, the others
+	// by the engine against their own files.
+	var missing Problem
+	if !errors.As(ps[0], &missing) || missing.File != cfgPath || missing.Line != 3 || missing.Field != "policies.missing" {
+		t.Errorf("first problem = %#v, want the missing file at %s:3", ps[0], cfgPath)
+	}
+	seen := map[string]bool{}
+	for _, p := range ps[1:] {
+		var pp pdl.Problem
+		if !errors.As(p, &pp) {
+			t.Errorf("problem %v is not a pdl.Problem", p)
+			continue
+		}
+		seen[filepath.Base(pp.File)] = true
+		if pp.Line == 0 {
+			t.Errorf("problem %v has no line", pp)
+		}
+	}
+	if !seen["bad.json"] || !seen["unknown.json"] {
+		t.Errorf("problems %v miss one of the bad documents", ps)
+	}
+}
+
+func TestCompileDirectory(t *testing.T) {
+	dir := t.TempDir()
+	// Each file holds one policy set; only the first set whose target holds
+	// is evaluated, so each set carries its own target.
+	writeFile(t, dir, "many/1.json", `{"id": "one", "target": {"a": {"equals": 1}}, "policies": [{"rules": [{"effect": "permit"}]}]}`)
+	writeFile(t, dir, "many/2.yaml", "id: two\ntarget: {a: {equals: 2}}\npolicies:\n  - rules: [{effect: deny}]\n")
+	cfgPath := writeFile(t, dir, "verdict.yaml", "policies:\n  many: many/\n")
+	cfg, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := cfg.Compile()
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	if len(docs) != 1 || len(docs[0].Sources) != 2 {
+		t.Fatalf("documents = %+v", docs)
+	}
+	if s, _, r := docs[0].Document.Counts(); s != 2 || r != 2 {
+		t.Errorf("Counts = %d sets, %d rules; want 2 sets (one a file), 2 rules", s, r)
+	}
+	if got := docs[0].Document.Decide(pdl.Input{"a": 1.0}).Effect; got != pdl.Permit {
+		t.Errorf("a=1 decided %v, want permit from the first file", got)
+	}
+	if got := docs[0].Document.Decide(pdl.Input{"a": 2.0}).Effect; got != pdl.Deny {
+		t.Errorf("a=2 decided %v, want deny from the second file", got)
+	}
+	wantWatch := []string{cfgPath, filepath.Join(dir, "many")}
+	if got := cfg.WatchPaths(); !reflect.DeepEqual(got, wantWatch) {
+		t.Errorf("WatchPaths = %v, want %v", got, wantWatch)
+	}
+}
+
+func TestVocabulary(t *testing.T) {
+	if opts, err := Vocabulary(""); err != nil || opts.Known != nil {
+		t.Errorf(`Vocabulary("") = %+v, %v; want the generic options`, opts, err)
+	}
+	if opts, err := Vocabulary("rethink"); err != nil || opts.Known == nil || !opts.Known("msgType") {
+		t.Errorf(`Vocabulary("rethink") = %+v, %v`, opts, err)
+	}
+	if _, err := Vocabulary("nope"); err == nil {
+		t.Error(`Vocabulary("nope") succeeded`)
+	}
+}
+
+func TestProblemError(t *testing.T) {
+	tests := []struct {
+		p    Problem
+		want string
+	}{
+		{Problem{File: "v.yaml", Line: 3, Column: 4, Field: "listen.admin", Message: "bad"}, "v.yaml:3:4: listen.admin: bad"},
+		{Problem{File: "v.yaml", Line: 3, Message: "bad"}, "v.yaml:3: bad"},
+		{Problem{File: "v.yaml", Message: "bad"}, "v.yaml: bad"},
+	}
+	for _, tt := range tests {
+		if got := tt.p.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// decoder walks the YAML node tree of a configuration file. It checks every
+// field by hand rather than through struct tags so that each problem gets
+// the line, column and dotted name of the field it is about, and so that
+// decoding goes on after a problem to find the next one.
+type decoder struct {
+	file     string
+	problems Problems
+}
+
+func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
+	p := Problem{File: d.file, Field: field, Message: fmt.Sprintf(format, args...)}
+	if n != nil {
+		p.Line, p.Column = n.Line, n.Column
+	}
+	d.problems = append(d.problems, p)
+}
+
+// resolve follows YAML aliases (*name) to the node they stand for.
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+func join(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return "null"
+		case "!!int", "!!float":
+			return "a number"
+		case "!!bool":
+			return "a boolean"
+		}
+		return "a string"
+	}
+	return "an unsupported node"
+}
+
+// entries calls each for every key of the mapping n, in order. It reports a
+// value that is not a mapping, keys that are not strings, and keys given
+// twice. A null value counts as an empty mapping.
+func (d *decoder) entries(n *yaml.Node, field string, each func(key string, k, v *yaml.Node)) {
+	n = resolve(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, field, "must be a mapping, not %s", kindName(n))
+		return
+	}
+	seen := make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), n.Content[i+1]
+		if k == nil || k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			d.errorf(n.Content[i], field, "keys must be plain names")
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			d.errorf(k, join(field, k.Value), "given twice (first on line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		each(k.Value, k, resolve(v))
+	}
+}
+
+// fields decodes a mapping with a fixed set of keys; any other key is a
+// problem naming it.
+func (d *decoder) fields(n *yaml.Node, field string, known map[string]func(v *yaml.Node, field string)) {
+	d.entries(n, field, func(key string, k, v *yaml.Node) {
+		f, ok := known[key]
+		if !ok {
+			d.errorf(k, join(field, key), "unknown field")
+			return
+		}
+		f(v, join(field, key))
+	})
+}
+
+// str decodes a scalar string. Numbers and booleans are rejected rather than
+// turned into text, so a typo does not pass unnoticed.
+func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		d.errorf(n, field, "must be a string, not %s", kindName(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (d *decoder) config(n *yaml.Node, c *Config) {
+	d.fields(n, "", map[string]func(*yaml.Node, string){
+		"listen":   func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
+		"limits":   func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
+		"store":    func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
+		"policies": func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
+	})
+}
+
+func (d *decoder) listen(n *yaml.Node, field string, l *Listen) {
+	addr := func(dst *string) func(*yaml.Node, string) {
+		return func(v *yaml.Node, f string) {
+			s, ok := d.str(v, f)
+			if !ok {
+				return
+			}
+			if err := checkAddr(s); err != nil {
+				d.errorf(v, f, "%v", err)
+				return
+			}
+			*dst = s
+		}
+	}
+	d.fields(n, field, map[string]func(*yaml.Node, string){
+		"policy": addr(&l.Policy),
+		"admin":  addr(&l.Admin),
+	})
+	if l.Policy == l.Admin && !strings.HasSuffix(l.Policy, ":0") {
+		d.errorf(resolve(n), field, "policy and admin share the address %s", l.Policy)
+	}
+}
+
+// checkAddr accepts host:port with a numeric port; the host may be empty
+// (every interface) or a name or an IP address.
+func checkAddr(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("address %q is not host:port", s)
+	}
+	if strings.ContainsAny(host, " /\t") {
+		return fmt.Errorf("address %q has a bad host", s)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil || (port != "0" && port[0] == '0') {
+		return fmt.Errorf("address %q: port must be a number from 0 to 65535", s)
+	}
+	return nil
+}
+
+func (d *decoder) limits(n *yaml.Node, field string, l *Limits) {
+	d.fields(n, field, map[string]func(*yaml.Node, string){
+		"max_body_bytes": func(v *yaml.Node, f string) {
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!float" {
+				d.errorf(v, f, "must be a whole number of bytes, not %s", v.Value)
+				return
+			}
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" {
+				d.errorf(v, f, "must be a whole number of bytes, not %s", kindName(v))
+				return
+			}
+			var size int64
+			if err := v.Decode(&size); err != nil {
+				d.errorf(v, f, "must be a whole number of bytes: %q is out of range", v.Value)
+				return
+			}
+			if size <= 0 {
+				d.errorf(v, f, "must be more than 0, not %d", size)
+				return
+			}
+			l.MaxBodyBytes = size
+		},
+	})
+}
+
+func (d *decoder) store(n *yaml.Node, field string, s *Store) {
+	var backends []string
+	d.entries(n, field, func(key string, k, v *yaml.Node) {
+		f := join(field, key)
+		switch key {
+		case "memory":
+			// The memory store has no settings yet; only an empty mapping fits.
+			d.fields(v, f, nil)
+			backends = append(backends, key)
+		default:
+			d.errorf(k, f, "unsupported store %q: only memory is available", key)
+		}
+	})
+	if len(backends) > 1 {
+		d.errorf(n, field, "choose one store, not %s", strings.Join(backends, " and "))
+	}
+	if len(backends) == 1 {
+		s.Backend = backends[0]
+	}
+}
+
+// vocabularies are the names a policy's vocabulary field accepts.
+var vocabularies = []string{"rethink"}
+
+func (d *decoder) policies(n *yaml.Node, field string, ps *[]Policy) {
+	d.entries(n, field, func(name string, k, v *yaml.Node) {
+		f := join(field, name)
+		if !validName(name) {
+			d.errorf(k, f, "bad document name %q: use letters, digits, '_', '.' and '-'", name)
+			return
+		}
+		p := Policy{Name: name, Line: k.Line, Column: k.Column}
+		switch {
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!str":
+			p.Path = v.Value
+		case v.Kind == yaml.MappingNode:
+			d.fields(v, f, map[string]func(*yaml.Node, string){
+				"path": func(v *yaml.Node, f string) { p.Path, _ = d.str(v, f) },
+				"vocabulary": func(v *yaml.Node, f string) {
+					s, ok := d.str(v, f)
+					if !ok {
+						return
+					}
+					if s != "" && !slices.Contains(vocabularies, s) {
+						d.errorf(v, f, "unknown vocabulary %q: known are %s", s, strings.Join(vocabularies, ", "))
+						return
+					}
+					p.Vocabulary = s
+				},
+			})
+		default:
+			d.errorf(v, f, "must be a path or a mapping with path and vocabulary, not %s", kindName(v))
+			return
+		}
+		if p.Path == "" {
+			d.errorf(v, join(f, "path"), "a path to a policy file or directory is required")
+			return
+		}
+		*ps = append(*ps, p)
+	})
+}
+
+// validName reports whether s is a usable document name: one or more of
+// A-Z, a-z, 0-9, '_', '.' and '-'.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
