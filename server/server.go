@@ -1,0 +1,321 @@
+// Package server wires a Verdict process together: it loads the documents
+// of a configuration, binds the policy and admin listeners, serves the
+// decision API and the admin endpoints (/metrics, /healthz, /readyz,
+// /v1/reload), reloads on request, on SIGHUP and when a watched file
+// changes, and shuts down gracefully. The endpoints themselves live in
+// their own packages.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/internal/reply"
+	"github.com/verdict-policy/verdict/pdp"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// once shutdown starts.
+const shutdownTimeout = 10 * time.Second
+
+// Server is one Verdict process. Create it with New, then call Run.
+type Server struct {
+	logger   *slog.Logger
+	registry *prometheus.Registry
+	decide   *pdp.Handler
+
+	reloads     *prometheus.CounterVec
+	lastSuccess prometheus.Gauge
+
+	mu      sync.Mutex // serialises reloads and guards cfg
+	cfg     *config.Config
+	changed chan struct{} // a reload succeeded: the watched paths may differ
+
+	listenOnce sync.Once
+	listenErr  error
+	policyLn   net.Listener
+	adminLn    net.Listener
+}
+
+// New loads every policy document of cfg and prepares the endpoints. It
+// fails, with config.Problems listing every problem, when a document does
+// not load. A nil logger discards logs.
+func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	metrics, err := pdp.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		logger:   logger,
+		registry: reg,
+		decide:   pdp.New(metrics),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verdict_reloads_total",
+			Help: "Reloads of the configuration and policy documents, by result.",
+		}, []string{"result"}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "verdict_config_last_reload_success_timestamp_seconds",
+			Help: "When the running configuration was loaded, as a Unix time.",
+		}),
+		changed: make(chan struct{}, 1),
+	}
+	reg.MustRegister(s.reloads, s.lastSuccess)
+	s.reloads.WithLabelValues("success")
+	s.reloads.WithLabelValues("failure")
+
+	docs, err := cfg.Compile()
+	if err != nil {
+		return nil, fmt.Errorf("load policy documents: %w", err)
+	}
+	s.install(cfg, docs)
+	return s, nil
+}
+
+// install makes cfg and its compiled documents the running version.
+func (s *Server) install(cfg *config.Config, docs []config.Document) {
+	s.cfg = cfg
+	s.decide.Load(pdpDocuments(docs), cfg.Limits.MaxBodyBytes)
+	s.lastSuccess.SetToCurrentTime()
+	for _, d := range docs {
+		sets, policies, rules := d.Document.Counts()
+		s.logger.Info("policy document loaded", "document", d.Name, "sets", sets,
+			"policies", policies, "rules", rules, "sources", d.Sources)
+	}
+}
+
+func pdpDocuments(docs []config.Document) []pdp.Document {
+	out := make([]pdp.Document, len(docs))
+	for i, d := range docs {
+		out[i] = pdp.Document{Name: d.Name, Vocabulary: d.Vocabulary, Sources: d.Sources, Document: d.Document}
+	}
+	return out
+}
+
+// Registry returns the registry holding the server's metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Reload reads the configuration file and every policy file again. On
+// success the new documents replace the running ones at once; on failure
+// the running ones stay, and the error lists every problem. Reloads run one
+// at a time.
+func (s *Server) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.reload()
+	if err != nil {
+		s.reloads.WithLabelValues("failure").Inc()
+		return err
+	}
+	s.reloads.WithLabelValues("success").Inc()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (s *Server) reload() error {
+	cfg, err := s.cfg.Reload()
+	if err != nil {
+		return err
+	}
+	docs, err := cfg.Compile()
+	if err != nil {
+		return err
+	}
+	if cfg.Listen != s.cfg.Listen {
+		s.logger.Warn("listen addresses changed; they take effect on restart",
+			"policy", cfg.Listen.Policy, "admin", cfg.Listen.Admin)
+	}
+	s.install(cfg, docs)
+	return nil
+}
+
+// reloadAndLog reloads and logs the outcome; a failure keeps the running
+// version.
+func (s *Server) reloadAndLog(reason string) {
+	if err := s.Reload(); err != nil {
+		s.logger.Error("reload failed; keeping the running version", "reason", reason, "error", err.Error())
+		return
+	}
+	s.logger.Info("reloaded", "reason", reason)
+}
+
+// Listen binds the policy and admin listeners. Run calls it when it has not
+// been called; call it first to learn the addresses bound for port 0.
+func (s *Server) Listen() error {
+	s.listenOnce.Do(func() {
+		s.mu.Lock()
+		listen := s.cfg.Listen
+		s.mu.Unlock()
+		var lc net.ListenConfig
+		s.policyLn, s.listenErr = lc.Listen(context.Background(), "tcp", listen.Policy)
+		if s.listenErr != nil {
+			s.listenErr = fmt.Errorf("policy listener: %w", s.listenErr)
+			return
+		}
+		s.adminLn, s.listenErr = lc.Listen(context.Background(), "tcp", listen.Admin)
+		if s.listenErr != nil {
+			s.policyLn.Close()
+			s.listenErr = fmt.Errorf("admin listener: %w", s.listenErr)
+		}
+	})
+	return s.listenErr
+}
+
+// PolicyAddr returns the bound address of the policy listener, or "" before
+// Listen.
+func (s *Server) PolicyAddr() string { return addrOf(s.policyLn) }
+
+// AdminAddr returns the bound address of the admin listener, or "" before
+// Listen.
+func (s *Server) AdminAddr() string { return addrOf(s.adminLn) }
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// Run serves until ctx is done, then shuts down gracefully: the listeners
+// close and requests in flight get up to ten seconds to finish. While
+// running it reloads on SIGHUP and when the configuration file or a policy
+// file changes.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	servers := []*http.Server{
+		s.httpServer(s.policyHandler()),
+		s.httpServer(s.adminHandler()),
+	}
+	listeners := []net.Listener{s.policyLn, s.adminLn}
+	serveErr := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() {
+			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+	}
+	s.logger.Info("serving", "policy", s.PolicyAddr(), "admin", s.AdminAddr())
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		s.watch(watchCtx)
+	}()
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			s.reloadAndLog("SIGHUP")
+		case err := <-serveErr:
+			runErr = fmt.Errorf("serve: %w", err)
+			break loop
+		}
+	}
+	stopWatch()
+	<-watchDone
+
+	s.logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutCtx); err != nil && runErr == nil {
+			runErr = fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	return runErr
+}
+
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// policyHandler routes the policy listener: the decision API now, the other
+// front doors as they arrive.
+func (s *Server) policyHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(pdp.DecidePath, s.decide)
+	mux.Handle(pdp.PoliciesPath, s.decide)
+	mux.HandleFunc("/", reply.NotFound)
+	return mux
+}
+
+// adminHandler routes the admin listener.
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		reply.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.decide.Loaded() {
+			reply.Error(w, http.StatusServiceUnavailable, "not_ready", "policy documents are not loaded yet")
+			return
+		}
+		reply.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("/v1/reload", s.serveReload)
+	mux.HandleFunc("/", reply.NotFound)
+	return mux
+}
+
+func (s *Server) serveReload(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		reply.MethodNotAllowed(w, r, http.MethodPost)
+		return
+	}
+	if err := s.Reload(); err != nil {
+		s.logger.Error("reload failed; keeping the running version", "reason", "POST /v1/reload", "error", err.Error())
+		reply.Error(w, http.StatusUnprocessableEntity, "reload_failed", err.Error())
+		return
+	}
+	s.logger.Info("reloaded", "reason", "POST /v1/reload")
+	body := s.decide.Documents()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
