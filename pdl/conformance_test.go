@@ -16,6 +16,7 @@ package pdl_test
 //	    options: {known: [...], aliases: {...}, advice: [...]}
 //	    input: <object>            # with want
 //	    fail: [attr, ...]          # attributes whose lookup returns an error
+//	    go_types: true             # pass whole numbers as Go ints and string lists as []string
 //	    want: {decision, obligations, advice, path, error, unordered, trace_has, trace_lacks}
 //	    inputs: [{name, input, fail, want}]  # several inputs against one document
 //	    want_errors: [{message, path, line, column, file}]
@@ -58,6 +59,7 @@ type conformanceCase struct {
 	Options      *caseOptions `yaml:"options"`
 	Input        yaml.Node    `yaml:"input"`
 	Fail         []string     `yaml:"fail"`
+	GoTypes      bool         `yaml:"go_types"`
 	Want         *caseWant    `yaml:"want"`
 	Inputs       []caseInput  `yaml:"inputs"`
 	WantErrors   []wantError  `yaml:"want_errors"`
@@ -216,7 +218,7 @@ func runCase(t *testing.T, file string, c *conformanceCase) {
 		t.Fatal("compile: nil document without error")
 	}
 	if c.Want != nil {
-		checkDecision(t, doc, &c.Input, c.Fail, c.Want)
+		checkDecision(t, doc, caseAttributes(t, &c.Input, c.Fail, c.GoTypes), c.Want)
 		return
 	}
 	for i := range c.Inputs {
@@ -225,7 +227,7 @@ func runCase(t *testing.T, file string, c *conformanceCase) {
 		if name == "" {
 			name = fmt.Sprintf("input %d", i+1)
 		}
-		t.Run(name, func(t *testing.T) { checkDecision(t, doc, &in.Input, in.Fail, in.Want) })
+		t.Run(name, func(t *testing.T) { checkDecision(t, doc, caseAttributes(t, &in.Input, in.Fail, c.GoTypes), in.Want) })
 	}
 }
 
@@ -296,7 +298,7 @@ func (f failingInput) Attribute(name string) (any, error) {
 	return f.Input.Attribute(name)
 }
 
-func caseAttributes(t *testing.T, input *yaml.Node, fail []string) pdl.Attributes {
+func caseAttributes(t *testing.T, input *yaml.Node, fail []string, goTypes bool) pdl.Attributes {
 	t.Helper()
 	in := pdl.Input{}
 	if present(input) {
@@ -307,6 +309,9 @@ func caseAttributes(t *testing.T, input *yaml.Node, fail []string) pdl.Attribute
 		switch m := v.(type) {
 		case nil:
 		case map[string]any:
+			if goTypes {
+				m = goValue(m).(map[string]any)
+			}
 			in = pdl.Input(m)
 		default:
 			t.Fatalf("input: want an object, got %T", v)
@@ -322,7 +327,7 @@ func caseAttributes(t *testing.T, input *yaml.Node, fail []string) pdl.Attribute
 	return f
 }
 
-func checkDecision(t *testing.T, doc *pdl.Document, input *yaml.Node, fail []string, want *caseWant) {
+func checkDecision(t *testing.T, doc *pdl.Document, attrs pdl.Attributes, want *caseWant) {
 	t.Helper()
 	var wantEffect pdl.Effect
 	if err := wantEffect.UnmarshalText([]byte(want.Decision)); err != nil {
@@ -336,7 +341,7 @@ func checkDecision(t *testing.T, doc *pdl.Document, input *yaml.Node, fail []str
 		wantAdv = wantList(t, "want.advice", &want.Advice, want.Unordered)
 	}
 
-	got := doc.Decide(caseAttributes(t, input, fail))
+	got := doc.Decide(attrs)
 	gotJSON, _ := json.Marshal(got)
 	t.Logf("decide: %s", gotJSON)
 	if got.Trace != nil {
@@ -365,7 +370,7 @@ func checkDecision(t *testing.T, doc *pdl.Document, input *yaml.Node, fail []str
 		compareObligations(t, "advice", got.Advice, wantAdv, want.Unordered)
 	}
 
-	exp := doc.Explain(caseAttributes(t, input, fail))
+	exp := doc.Explain(attrs)
 	if exp.Effect != got.Effect || exp.Path != got.Path || exp.Error != got.Error {
 		t.Errorf("Explain gave %v %q %q, Decide gave %v %q %q",
 			exp.Effect, exp.Path, exp.Error, got.Effect, got.Path, got.Error)
@@ -577,6 +582,47 @@ func (w wantError) String() string {
 		parts = append(parts, "file="+strconv.Itoa(*w.File))
 	}
 	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// goValue gives v the other Go types an Attributes implementation may
+// return: whole numbers become int or int64 (alternately by depth), lists of
+// strings []string.
+func goValue(v any) any {
+	return goValueAt(v, 0)
+}
+
+func goValueAt(v any, depth int) any {
+	switch x := v.(type) {
+	case float64:
+		if x == float64(int64(x)) {
+			if depth%2 == 0 {
+				return int(x)
+			}
+			return int64(x)
+		}
+	case []any:
+		strs := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				strs = append(strs, s)
+			}
+		}
+		if len(x) > 0 && len(strs) == len(x) {
+			return strs
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = goValueAt(e, depth+1)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = goValueAt(e, depth+1)
+		}
+		return out
+	}
+	return v
 }
 
 // present reports whether a YAML field was given at all.
