@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+)
+
+func runCheck(e env, args []string) int {
+	fs := newFlagSet(e, "check", "[--config FILE] [--explain]")
+	cfgPath := fs.String("config", "", "the configuration `file`; without it, the built-in example")
+	explain := fs.Bool("explain", false, "describe the configuration and each document in detail")
+	if code := parseFlags(e, fs, args); code >= 0 {
+		return code
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		printProblems(e.stderr, err)
+		return exitProblems
+	}
+	if *explain {
+		name := cfg.File
+		if cfg.Embedded {
+			name += " (built in)"
+		}
+		fmt.Fprintf(e.stdout, "config %s\n", name)
+		fmt.Fprintf(e.stdout, "  listen policy %s, admin %s\n", cfg.Listen.Policy, cfg.Listen.Admin)
+		fmt.Fprintf(e.stdout, "  body limit %d bytes, store %s\n", cfg.Limits.MaxBodyBytes, cfg.Store.Backend)
+	}
+	docs, err := cfg.Compile()
+	for _, d := range docs {
+		sets, policies, rules := d.Document.Counts()
+		fmt.Fprintf(e.stdout, "%s: %s, %s, %s\n", d.Name,
+			plural(sets, "policy set", "policy sets"), plural(policies, "policy", "policies"), plural(rules, "rule", "rules"))
+		if *explain {
+			vocab := d.Vocabulary
+			if vocab == "" {
+				vocab = "any attribute (no vocabulary)"
+			}
+			fmt.Fprintf(e.stdout, "  vocabulary: %s\n", vocab)
+			for _, src := range d.Sources {
+				fmt.Fprintf(e.stdout, "  source: %s\n", src)
+			}
+		}
+	}
+	if err != nil {
+		printProblems(e.stderr, err)
+		return exitProblems
+	}
+	if len(cfg.Policies) == 0 {
+		fmt.Fprintln(e.stdout, "no policy documents configured")
+	}
+	return exitOK
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/server"
+)
+
+func runServe(e env, args []string) int {
+	fs := newFlagSet(e, "serve", "[--config FILE] [--log-level LEVEL] [--log-format FORMAT]")
+	cfgPath := fs.String("config", "", "the configuration `file` (YAML or JSON); without it, the built-in example")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	format := fs.String("log-format", "text", "log `format`: text or json")
+	if code := parseFlags(e, fs, args); code >= 0 {
+		return code
+	}
+	logger, err := newLogger(e, *level, *format)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "verdict serve: %v\n", err)
+		fs.Usage()
+		return exitUsage
+	}
+
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		printProblems(e.stderr, err)
+		return exitProblems
+	}
+	srv, err := server.New(cfg, logger)
+	if err != nil {
+		printProblems(e.stderr, err)
+		return exitProblems
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Run(ctx); err != nil {
+		logger.Error("server stopped", "error", err.Error())
+		return exitProblems
+	}
+	return exitOK
+}
+
+// loadConfig loads the named configuration file, or the built-in one when
+// path is empty.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default()
+	}
+	return config.Load(path)
+}
+
+func newLogger(e env, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: use text or json", format)
+}
