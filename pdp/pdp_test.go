@@ -318,3 +318,50 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, document, decisi
 	}
 	return 0
 }
+
+// TestWireDecision holds the handler's encoding of a decision equal to the
+// engine's own.
+func TestWireDecision(t *testing.T) {
+	decisions := []pdl.Decision{
+		{},
+		{Effect: pdl.Deny, Path: "PolicySet 1 | Policy 1 | Rule a"},
+		{Effect: pdl.Permit, Path: "p", Obligations: []pdl.Obligation{{Name: "limitNumber", Params: map[string]any{"valueAllocated": 1}}},
+			Advice: []pdl.Obligation{{Name: "info", Params: "see <docs> & more"}}},
+		{Effect: pdl.Indeterminate, Error: "attribute x: boom"},
+		{Effect: pdl.NotApplicable, Trace: []pdl.Step{{Path: "PolicySet 1", Kind: "select", Result: "false"},
+			{Path: "PolicySet 1", Kind: "compare", Where: "w", Attribute: "a", Operator: "equals", Value: 1.5, Param: []any{"x"}, Result: "true"}}},
+	}
+	for _, d := range decisions {
+		want, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := json.Marshal(wireDecision(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("wire form\n %s\nengine form\n %s", got, want)
+		}
+	}
+}
+
+func TestUnknownKey(t *testing.T) {
+	tests := []struct {
+		body string
+		key  string
+	}{
+		{`{"policy": "a", "input": {"x": {"y": [1, {"z": "\"}"}]}}, "explain": true}`, ""},
+		{`{"input": {"policy": 1, "other": 2}, "policy": "a"}`, ""},
+		{`{"policy": "a,\"b", "extra": 1}`, "extra"},
+		{`{"input": [{"a": 1}, "x"], "Policy": "p"}`, "Policy"},
+		{`{"po\"licy": 1}`, `po\"licy`},
+		{`{}`, ""},
+	}
+	for _, tt := range tests {
+		key, found := unknownKey([]byte(tt.body))
+		if key != tt.key || found != (tt.key != "") {
+			t.Errorf("unknownKey(%s) = %q, %v; want %q", tt.body, key, found, tt.key)
+		}
+	}
+}
