@@ -259,10 +259,19 @@ func tooLarge(w http.ResponseWriter, limit int64) {
 		"the request body is larger than the limit of "+strconv.FormatInt(limit, 10)+" bytes")
 }
 
+// jsonContentType is shared by every response; net/http only reads it.
+var jsonContentType = []string{"application/json"}
+
+// chunkingThreshold is the size up to which net/http buffers a response and
+// sets its Content-Length itself.
+const chunkingThreshold = 2048
+
 func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Type"] = jsonContentType
+	if len(body) > chunkingThreshold {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
@@ -331,10 +340,11 @@ func unknownKey(body []byte) (string, bool) {
 				}
 			}
 			if expectKey {
-				switch key := string(body[start:i]); key {
+				// Comparing the converted bytes directly does not allocate.
+				switch string(body[start:i]) {
 				case "policy", "input", "explain":
 				default:
-					return key, true
+					return string(body[start:i]), true
 				}
 				expectKey = false
 			}
