@@ -12,7 +12,7 @@ import (
 // BenchmarkDecide measures one POST /v1/decide through the handler, from
 // the request body to the encoded answer, without the network.
 func BenchmarkDecide(b *testing.B) {
-	h := seedHandler(&testing.T{}, prometheus.NewRegistry())
+	h := seedHandler(b, prometheus.NewRegistry())
 	const body = `{"policy": "rethink", "input": {"msgType": "addressAllocation", "actType": "create", "valueNumber": 2}}`
 	req := httptest.NewRequest("POST", "/v1/decide", nil)
 	rd := strings.NewReader(body)

@@ -25,7 +25,7 @@ func stubHandler(maxBody int64) *Handler {
 
 // seedHandler serves the reTHINK seed rules compiled from the built-in
 // configuration, with metrics in reg.
-func seedHandler(t *testing.T, reg *prometheus.Registry) *Handler {
+func seedHandler(t testing.TB, reg *prometheus.Registry) *Handler {
 	t.Helper()
 	cfg, err := config.Default()
 	if err != nil {
