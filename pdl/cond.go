@@ -382,18 +382,20 @@ func (c *compiler) operator(op string, n *node, path string, slot int) expr {
 			add(it.value(), affixTest(op == "startsWith", o))
 		}
 	case "exists":
-		want, ok := false, false
-		switch {
-		case n.kind == kBool:
-			want, ok = n.b, true
-		case n.kind == kString && (n.str == "true" || n.str == "false"):
-			want, ok = n.str == "true", true
+		for i, it := range alternatives(n) {
+			want, ok := false, false
+			switch {
+			case it.kind == kBool:
+				want, ok = it.b, true
+			case it.kind == kString && (it.str == "true" || it.str == "false"):
+				want, ok = it.str == "true", true
+			}
+			if !ok {
+				c.errorf(it, elemPath(i), "exists takes true or false, found %s", describe(it))
+				continue
+			}
+			add(want, func(_ *state, v any) bool { return (v != nil) == want })
 		}
-		if !ok {
-			c.errorf(n, path, "exists takes true or false, found %s", describe(n))
-			return nil
-		}
-		add(want, func(_ *state, v any) bool { return (v != nil) == want })
 	case "between":
 		for i, it := range alternatives(n) {
 			if it.kind != kString {
@@ -580,7 +582,17 @@ func inTest(ops []operand, fold bool) func(s *state, v any) bool {
 			}
 		}
 		for _, o := range ops {
-			if equal(v, o.get(s), fold) {
+			p := o.get(s)
+			if o.ref >= 0 {
+				// A reference to a list attribute is the list itself.
+				if _, isList := listLen(p); isList {
+					if anyItem(p, func(e any) bool { return equal(v, e, fold) }) {
+						return true
+					}
+					continue
+				}
+			}
+			if equal(v, p, fold) {
 				return true
 			}
 		}

@@ -112,6 +112,9 @@ type jsonParser struct {
 	pos       int
 	line      int
 	lineStart int
+	// colPos and colRunes cache the last column computed, so that
+	// columns on long lines cost the distance from the previous one.
+	colPos, colRunes int
 }
 
 func parseJSON(data []byte) (*node, error) {
@@ -135,7 +138,14 @@ func parseJSON(data []byte) (*node, error) {
 	return n, nil
 }
 
-func (p *jsonParser) col() int { return utf8.RuneCount(p.data[p.lineStart:p.pos]) + 1 }
+func (p *jsonParser) col() int {
+	if p.colPos < p.lineStart || p.colPos > p.pos {
+		p.colPos, p.colRunes = p.lineStart, 0
+	}
+	p.colRunes += utf8.RuneCount(p.data[p.colPos:p.pos])
+	p.colPos = p.pos
+	return p.colRunes + 1
+}
 
 func (p *jsonParser) errorf(format string, args ...any) error {
 	return &syntaxError{line: p.line, col: p.col(), msg: fmt.Sprintf(format, args...)}
