@@ -38,6 +38,7 @@ type Server struct {
 	registry *prometheus.Registry
 	decide   *pdp.Handler
 
+	doors       []frontDoor
 	reloads     *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
 
@@ -85,11 +86,19 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	s.reloads.WithLabelValues("success")
 	s.reloads.WithLabelValues("failure")
 
+	if s.doors, err = newDoors(doorDeps{logger: logger, registry: reg}); err != nil {
+		return nil, err
+	}
 	docs, err := cfg.Compile()
 	if err != nil {
 		return nil, fmt.Errorf("load policy documents: %w", err)
 	}
+	installDoors, err := prepareDoors(s.doors, cfg, docs)
+	if err != nil {
+		return nil, err
+	}
 	s.install(cfg, docs)
+	installDoors()
 	return s, nil
 }
 
@@ -145,11 +154,16 @@ func (s *Server) reload() error {
 	if err != nil {
 		return err
 	}
+	installDoors, err := prepareDoors(s.doors, cfg, docs)
+	if err != nil {
+		return err
+	}
 	if cfg.Listen != s.cfg.Listen {
 		s.logger.Warn("listen addresses changed; they take effect on restart",
 			"policy", cfg.Listen.Policy, "admin", cfg.Listen.Admin)
 	}
 	s.install(cfg, docs)
+	installDoors()
 	return nil
 }
 
@@ -278,6 +292,11 @@ func (s *Server) policyHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(pdp.DecidePath, s.decide)
 	mux.Handle(pdp.PoliciesPath, s.decide)
+	for _, d := range s.doors {
+		for _, p := range d.Patterns() {
+			mux.Handle(p, d)
+		}
+	}
 	mux.HandleFunc("/", reply.NotFound)
 	return mux
 }
