@@ -1,0 +1,90 @@
+package chain
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/verdict-policy/verdict/pdl"
+)
+
+// Env is what a policy may use when it is built: the process's services
+// that do not belong in its configuration.
+type Env struct {
+	// Logger is the logger of the chain's service.
+	Logger *slog.Logger
+	// ServiceID is the service whose chain is being built; empty for the
+	// global chain.
+	ServiceID string
+	// Document returns a compiled policy document by name.
+	Document func(name string) (*pdl.Document, bool)
+	// Extra carries values for policies that need more (a shared store, a
+	// Lua load path); keys are documented by those policies.
+	Extra map[string]any
+}
+
+// Factory builds one kind of policy.
+type Factory struct {
+	// Name and Version identify the policy in a chain entry; builtin
+	// policies have version "builtin".
+	Name, Version string
+	// Manifest is the policy's manifest as JSON (apicast-policy.json shape).
+	Manifest json.RawMessage
+	// Validate checks a configuration against the manifest's schema. Nil
+	// accepts any configuration.
+	Validate func(config json.RawMessage) error
+	// New builds a policy from its configuration (null when absent).
+	New func(config json.RawMessage, env Env) (Policy, error)
+}
+
+// BuiltinVersion is the version of every builtin policy.
+const BuiltinVersion = "builtin"
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+func key(name, version string) string { return name + "@" + version }
+
+// Register adds a policy factory. It is meant for init functions and
+// panics on a duplicate or malformed registration, a programming error.
+func Register(f Factory) {
+	if f.Name == "" || f.Version == "" || f.New == nil {
+		panic(fmt.Sprintf("chain: bad registration %q version %q", f.Name, f.Version))
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	k := key(f.Name, f.Version)
+	if _, dup := registry[k]; dup {
+		panic(fmt.Sprintf("chain: policy %s version %s registered twice", f.Name, f.Version))
+	}
+	registry[k] = f
+}
+
+// Lookup returns the factory of a policy.
+func Lookup(name, version string) (Factory, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	f, ok := registry[key(name, version)]
+	return f, ok
+}
+
+// Registered lists every registered factory, sorted by name and version.
+func Registered() []Factory {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]Factory, 0, len(registry))
+	for _, f := range registry {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Version < out[j].Version
+	})
+	return out
+}
