@@ -39,6 +39,8 @@ type Config struct {
 	Store Store
 	// Policies lists the named policy documents, in file order.
 	Policies []Policy
+	// Authz configures the proxy authorizers and AuthZEN; nil when absent.
+	Authz *Authz
 
 	// File is the configuration file as it was named to Load or Parse.
 	File string
@@ -56,6 +58,9 @@ type Listen struct {
 	Policy string
 	// Admin is the address of /metrics, /healthz, /readyz and /v1/reload.
 	Admin string
+	// GRPC is the address of the gRPC services (Envoy ext_authz); empty
+	// means no gRPC listener.
+	GRPC string
 }
 
 // Limits bounds the requests the server accepts.

@@ -123,6 +123,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"limits":   func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
 		"store":    func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
 		"policies": func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
+		"authz":    func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
 	})
 }
 
@@ -143,6 +144,7 @@ func (d *decoder) listen(n *yaml.Node, field string, l *Listen) {
 	d.fields(n, field, map[string]func(*yaml.Node, string){
 		"policy": addr(&l.Policy),
 		"admin":  addr(&l.Admin),
+		"grpc":   addr(&l.GRPC),
 	})
 	if l.Policy == l.Admin && !strings.HasSuffix(l.Policy, ":0") {
 		d.errorf(resolve(n), field, "policy and admin share the address %s", l.Policy)
