@@ -94,6 +94,9 @@ func Build(entries []Entry, env Env) (*Chain, error) {
 			continue
 		}
 		f, ok := Lookup(name, version)
+		if !ok && env.Resolve != nil {
+			f, ok = env.Resolve(name, version)
+		}
 		if !ok {
 			errs = append(errs, Problem{i, name, fmt.Errorf("unknown policy %q version %q", name, version)})
 			continue

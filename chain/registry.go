@@ -20,6 +20,10 @@ type Env struct {
 	ServiceID string
 	// Document returns a compiled policy document by name.
 	Document func(name string) (*pdl.Document, bool)
+	// Resolve finds policies that are not builtin, such as custom Lua
+	// policies on a load path; it is consulted when the registry has no
+	// factory for a name and version. Nil means builtin policies only.
+	Resolve func(name, version string) (Factory, bool)
 	// Extra carries values for policies that need more (a shared store, a
 	// Lua load path); keys are documented by those policies.
 	Extra map[string]any
