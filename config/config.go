@@ -39,6 +39,8 @@ type Config struct {
 	Store Store
 	// Policies lists the named policy documents, in file order.
 	Policies []Policy
+	// Pexip configures the Pexip Infinity policy endpoints; nil when absent.
+	Pexip *Pexip
 	// Authz configures the proxy authorizers and AuthZEN; nil when absent.
 	Authz *Authz
 
@@ -210,6 +212,7 @@ func (c *Config) WatchPaths() []string {
 	for _, p := range c.Policies {
 		paths = append(paths, c.PolicyPath(p))
 	}
+	paths = append(paths, c.pexipWatchPaths()...)
 	return paths
 }
 

@@ -123,6 +123,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"limits":   func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
 		"store":    func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
 		"policies": func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
+		"pexip":    func(v *yaml.Node, f string) { d.pexip(v, f, &c.Pexip) },
 		"authz":    func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
 	})
 }

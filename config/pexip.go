@@ -1,0 +1,461 @@
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The request types of Pexip Infinity's external policy API, as they are
+// named in the pexip section of the configuration.
+const (
+	PexipServiceConfiguration  = "service_configuration"
+	PexipParticipantProperties = "participant_properties"
+	PexipMediaLocation         = "media_location"
+	PexipParticipantAvatar     = "participant_avatar"
+	PexipDirectoryLookup       = "directory"
+	PexipRegistration          = "registration"
+)
+
+// PexipRequestTypes lists every request type, in the API's order.
+var PexipRequestTypes = []string{
+	PexipServiceConfiguration, PexipParticipantProperties, PexipMediaLocation,
+	PexipParticipantAvatar, PexipDirectoryLookup, PexipRegistration,
+}
+
+// Fallback answers of the pexip section, for a request no policy decides.
+const (
+	// FallbackNotFound answers 404, which Infinity reads as "use your own
+	// configuration".
+	FallbackNotFound = "not_found"
+	// FallbackContinue answers 200 {"status": "success", "action": "continue"}.
+	FallbackContinue = "continue"
+)
+
+// Overflow forms of a media location answer.
+const (
+	// OverflowFields writes primary_overflow_location and
+	// secondary_overflow_location, the form every Infinity version reads.
+	OverflowFields = "fields"
+	// OverflowList writes overflow_locations, an ordered list.
+	OverflowList = "list"
+)
+
+// DefaultPexipTimeout bounds the work of one Pexip request when the
+// configuration does not say; Infinity gives up after about five seconds.
+const DefaultPexipTimeout = 2 * time.Second
+
+// Pexip configures the Pexip Infinity external policy front door.
+type Pexip struct {
+	// BasePath is the path the policy profile's URL carries before
+	// /policy/v1, "" for none. It never ends in a slash.
+	BasePath string
+	// Policy is the document deciding every request type that Policies
+	// does not name.
+	Policy string
+	// Policies maps a request type to the document deciding it.
+	Policies map[string]string
+	// Fallback maps a request type to FallbackNotFound or FallbackContinue;
+	// absent types fall back with FallbackNotFound.
+	Fallback map[string]string
+	// Overflow is OverflowFields or OverflowList.
+	Overflow string
+	// Timeout bounds every lookup a request makes.
+	Timeout time.Duration
+	// BasicAuth, when set, is required on every request.
+	BasicAuth *PexipBasicAuth
+	// TLS, when set, adds an HTTPS listener serving the Pexip endpoints.
+	TLS *PexipTLS
+	// Tables are the data tables policies and templates look rows up in.
+	Tables []PexipTable
+	// Directory configures directory (phonebook) requests.
+	Directory PexipDirectory
+	// Avatars configures participant avatar requests.
+	Avatars PexipAvatars
+
+	// Line and Column locate the section in the configuration file.
+	Line, Column int
+}
+
+// PexipBasicAuth holds the credentials Infinity's policy profile sends.
+// Exactly one of Password, PasswordEnv and PasswordFile is set.
+type PexipBasicAuth struct {
+	Username     string
+	Password     string
+	PasswordEnv  string
+	PasswordFile string
+}
+
+// PexipTLS configures the HTTPS listener of the Pexip endpoints.
+type PexipTLS struct {
+	// Listen is the host:port to bind.
+	Listen string
+	// CertFile and KeyFile are PEM files, read again when they change.
+	CertFile, KeyFile string
+}
+
+// PexipTable is one data table: rows with named columns, one column the key.
+type PexipTable struct {
+	// Name is the attribute the row is published as to policies.
+	Name string
+	// Path is a .csv, .json, .yaml or .yml file.
+	Path string
+	// Key is the column holding each row's key.
+	Key string
+	// Lookup lists the attributes whose value is looked up as a key, in
+	// order; the first that finds a row wins.
+	Lookup []string
+	// Line and Column locate the entry in the configuration file.
+	Line, Column int
+}
+
+// PexipDirectory configures the phonebook searched by directory requests.
+type PexipDirectory struct {
+	// Table names the table holding the entries: columns alias,
+	// description and username. Empty: directory requests fall back.
+	Table string
+	// IgnoreLocal asks Infinity to leave out its own aliases.
+	IgnoreLocal bool
+	// MaxResults caps the limit parameter.
+	MaxResults int
+}
+
+// PexipAvatars configures where participant avatars come from.
+type PexipAvatars struct {
+	// Dir holds images named after aliases (alice@example.com.jpg, alice.png).
+	Dir string
+	// URL is a template with {alias}, {alias_user} and {alias_domain},
+	// fetched when Dir has no image.
+	URL string
+	// Timeout bounds one fetch of URL.
+	Timeout time.Duration
+	// CacheEntries bounds how many resized images are kept.
+	CacheEntries int
+}
+
+// DataPath resolves a path named in the configuration (a table file, an
+// avatar directory) against the configuration file's directory.
+func (c *Config) DataPath(p string) string {
+	if c.fsys != nil {
+		return path.Clean(p)
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// ReadData reads a file named in the configuration, from disk or, for the
+// built-in default, from the binary.
+func (c *Config) ReadData(p string) ([]byte, error) {
+	if c.fsys != nil {
+		return fs.ReadFile(c.fsys, c.DataPath(p))
+	}
+	return os.ReadFile(c.DataPath(p))
+}
+
+// DataFS returns a file system rooted at a directory named in the
+// configuration.
+func (c *Config) DataFS(p string) (fs.FS, error) {
+	if c.fsys != nil {
+		return fs.Sub(c.fsys, c.DataPath(p))
+	}
+	return os.DirFS(c.DataPath(p)), nil
+}
+
+// pexipWatchPaths lists the files of the pexip section whose change should
+// reload: its tables and TLS files.
+func (c *Config) pexipWatchPaths() []string {
+	if c.Pexip == nil {
+		return nil
+	}
+	var paths []string
+	for _, t := range c.Pexip.Tables {
+		paths = append(paths, c.DataPath(t.Path))
+	}
+	if t := c.Pexip.TLS; t != nil {
+		paths = append(paths, c.DataPath(t.CertFile), c.DataPath(t.KeyFile))
+	}
+	return paths
+}
+
+func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
+	if isNull(n) {
+		return
+	}
+	p := &Pexip{Overflow: OverflowFields, Timeout: DefaultPexipTimeout,
+		Directory: PexipDirectory{MaxResults: 100},
+		Avatars:   PexipAvatars{Timeout: time.Second, CacheEntries: 1024},
+		Line:      n.Line, Column: n.Column}
+	str := func(dst *string) func(*yaml.Node, string) {
+		return func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				*dst = s
+			}
+		}
+	}
+	d.fields(n, field, map[string]func(*yaml.Node, string){
+		"base_path": func(v *yaml.Node, f string) {
+			s, ok := d.str(v, f)
+			if !ok {
+				return
+			}
+			if s != "" && !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?#% ") {
+				d.errorf(v, f, "must be a path starting with /, without query, fragment, spaces or escapes: %q", s)
+				return
+			}
+			p.BasePath = strings.TrimRight(path.Clean("/"+s), "/")
+		},
+		"policy": str(&p.Policy),
+		"policies": func(v *yaml.Node, f string) {
+			p.Policies = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) { return d.str(v, f) })
+		},
+		"fallback": func(v *yaml.Node, f string) {
+			p.Fallback = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) {
+				return d.oneOf(v, f, FallbackNotFound, FallbackContinue)
+			})
+		},
+		"overflow": func(v *yaml.Node, f string) {
+			if s, ok := d.oneOf(v, f, OverflowFields, OverflowList); ok {
+				p.Overflow = s
+			}
+		},
+		"timeout": func(v *yaml.Node, f string) {
+			if t, ok := d.duration(v, f, 5*time.Second); ok {
+				p.Timeout = t
+			}
+		},
+		"basic_auth": func(v *yaml.Node, f string) { p.BasicAuth = d.pexipBasicAuth(v, f) },
+		"tls":        func(v *yaml.Node, f string) { p.TLS = d.pexipTLS(v, f) },
+		"tables":     func(v *yaml.Node, f string) { p.Tables = d.pexipTables(v, f) },
+		"directory": func(v *yaml.Node, f string) {
+			d.fields(v, f, map[string]func(*yaml.Node, string){
+				"table": str(&p.Directory.Table),
+				"ignore_local": func(v *yaml.Node, f string) {
+					if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+						d.errorf(v, f, "must be true or false, not %s", kindName(v))
+						return
+					}
+					p.Directory.IgnoreLocal = v.Value == "true"
+				},
+				"max_results": func(v *yaml.Node, f string) {
+					if n, ok := d.count(v, f, 1, 1000); ok {
+						p.Directory.MaxResults = n
+					}
+				},
+			})
+		},
+		"avatars": func(v *yaml.Node, f string) {
+			d.fields(v, f, map[string]func(*yaml.Node, string){
+				"dir": str(&p.Avatars.Dir),
+				"url": func(v *yaml.Node, f string) {
+					s, ok := d.str(v, f)
+					if !ok {
+						return
+					}
+					if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") || !strings.Contains(s, "{alias") {
+						d.errorf(v, f, "must be an http or https URL holding {alias}, {alias_user} or {alias_domain}: %q", s)
+						return
+					}
+					p.Avatars.URL = s
+				},
+				"timeout": func(v *yaml.Node, f string) {
+					if t, ok := d.duration(v, f, 4*time.Second); ok {
+						p.Avatars.Timeout = t
+					}
+				},
+				"cache_entries": func(v *yaml.Node, f string) {
+					if n, ok := d.count(v, f, 0, 1<<20); ok {
+						p.Avatars.CacheEntries = n
+					}
+				},
+			})
+		},
+	})
+	if p.Directory.Table != "" && !slices.ContainsFunc(p.Tables, func(t PexipTable) bool { return t.Name == p.Directory.Table }) {
+		d.errorf(resolve(n), join(field, "directory.table"), "no table is named %q", p.Directory.Table)
+	}
+	*dst = p
+}
+
+// pexipPerType decodes a mapping from request type to a string value.
+func (d *decoder) pexipPerType(n *yaml.Node, field string, value func(*yaml.Node, string) (string, bool)) map[string]string {
+	out := map[string]string{}
+	d.entries(n, field, func(key string, k, v *yaml.Node) {
+		f := join(field, key)
+		if !slices.Contains(PexipRequestTypes, key) {
+			d.errorf(k, f, "unknown request type: known are %s", strings.Join(PexipRequestTypes, ", "))
+			return
+		}
+		if s, ok := value(v, f); ok {
+			out[key] = s
+		}
+	})
+	return out
+}
+
+// oneOf decodes a string that must be one of choices.
+func (d *decoder) oneOf(n *yaml.Node, field string, choices ...string) (string, bool) {
+	s, ok := d.str(n, field)
+	if !ok {
+		return "", false
+	}
+	if !slices.Contains(choices, s) {
+		d.errorf(n, field, "%q is not one of %s", s, strings.Join(choices, ", "))
+		return "", false
+	}
+	return s, true
+}
+
+// duration decodes a Go duration string, more than 0 and below limit.
+func (d *decoder) duration(n *yaml.Node, field string, limit time.Duration) (time.Duration, bool) {
+	s, ok := d.str(n, field)
+	if !ok {
+		return 0, false
+	}
+	t, err := time.ParseDuration(s)
+	if err != nil {
+		d.errorf(n, field, "must be a duration such as 500ms or 2s, not %q", s)
+		return 0, false
+	}
+	if t <= 0 || t >= limit {
+		d.errorf(n, field, "must be more than 0 and less than %s, not %s", limit, t)
+		return 0, false
+	}
+	return t, true
+}
+
+// count decodes a whole number in [lo, hi].
+func (d *decoder) count(n *yaml.Node, field string, lo, hi int) (int, bool) {
+	var v int
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
+		d.errorf(n, field, "must be a whole number, not %s", kindName(n))
+		return 0, false
+	}
+	if v < lo || v > hi {
+		d.errorf(n, field, "must be from %d to %d, not %d", lo, hi, v)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) pexipBasicAuth(n *yaml.Node, field string) *PexipBasicAuth {
+	a := &PexipBasicAuth{}
+	var sources []string
+	secret := func(dst *string) func(*yaml.Node, string) {
+		return func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				*dst = s
+				sources = append(sources, f[strings.LastIndexByte(f, '.')+1:])
+			}
+		}
+	}
+	d.fields(n, field, map[string]func(*yaml.Node, string){
+		"username":      func(v *yaml.Node, f string) { a.Username, _ = d.str(v, f) },
+		"password":      secret(&a.Password),
+		"password_env":  secret(&a.PasswordEnv),
+		"password_file": secret(&a.PasswordFile),
+	})
+	if a.Username == "" {
+		d.errorf(resolve(n), join(field, "username"), "a username is required")
+	}
+	if len(sources) != 1 {
+		d.errorf(resolve(n), field, "give exactly one of password, password_env and password_file")
+	}
+	if a.PasswordEnv != "" {
+		if _, ok := os.LookupEnv(a.PasswordEnv); !ok {
+			d.errorf(resolve(n), join(field, "password_env"), "the environment variable %s is not set", a.PasswordEnv)
+		}
+	}
+	return a
+}
+
+func (d *decoder) pexipTLS(n *yaml.Node, field string) *PexipTLS {
+	t := &PexipTLS{}
+	d.fields(n, field, map[string]func(*yaml.Node, string){
+		"listen": func(v *yaml.Node, f string) {
+			s, ok := d.str(v, f)
+			if !ok {
+				return
+			}
+			if err := checkAddr(s); err != nil {
+				d.errorf(v, f, "%v", err)
+				return
+			}
+			t.Listen = s
+		},
+		"cert_file": func(v *yaml.Node, f string) { t.CertFile, _ = d.str(v, f) },
+		"key_file":  func(v *yaml.Node, f string) { t.KeyFile, _ = d.str(v, f) },
+	})
+	for _, req := range []struct{ name, val string }{{"listen", t.Listen}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+		if req.val == "" {
+			d.errorf(resolve(n), join(field, req.name), "is required")
+		}
+	}
+	return t
+}
+
+// tableExts are the file formats a table may be written in.
+var tableExts = []string{".csv", ".json", ".yaml", ".yml"}
+
+func (d *decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
+	var tables []PexipTable
+	d.entries(n, field, func(name string, k, v *yaml.Node) {
+		f := join(field, name)
+		if !validName(name) || strings.Contains(name, ".") {
+			d.errorf(k, f, "bad table name %q: use letters, digits, '_' and '-'", name)
+			return
+		}
+		t := PexipTable{Name: name, Key: "alias", Line: k.Line, Column: k.Column,
+			Lookup: []string{"local_alias_normalized", "local_alias_user"}}
+		d.fields(v, f, map[string]func(*yaml.Node, string){
+			"path": func(v *yaml.Node, f string) {
+				s, ok := d.str(v, f)
+				if !ok {
+					return
+				}
+				if !slices.Contains(tableExts, strings.ToLower(filepath.Ext(s))) {
+					d.errorf(v, f, "%q: a table file ends in %s", s, strings.Join(tableExts, ", "))
+					return
+				}
+				t.Path = s
+			},
+			"key": func(v *yaml.Node, f string) { t.Key, _ = d.str(v, f) },
+			"lookup": func(v *yaml.Node, f string) {
+				t.Lookup = nil
+				if v.Kind == yaml.ScalarNode {
+					if s, ok := d.str(v, f); ok {
+						t.Lookup = []string{s}
+					}
+					return
+				}
+				if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+					d.errorf(v, f, "must be an attribute name or a non-empty list of them, not %s", kindName(v))
+					return
+				}
+				for i, e := range v.Content {
+					if s, ok := d.str(resolve(e), fmt.Sprintf("%s[%d]", f, i)); ok {
+						t.Lookup = append(t.Lookup, s)
+					}
+				}
+			},
+		})
+		if t.Path == "" {
+			d.errorf(v, join(f, "path"), "a table file is required")
+			return
+		}
+		if t.Key == "" {
+			d.errorf(v, join(f, "key"), "must name the key column")
+			return
+		}
+		tables = append(tables, t)
+	})
+	return tables
+}
