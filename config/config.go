@@ -71,12 +71,6 @@ type Limits struct {
 	MaxBodyBytes int64
 }
 
-// Store selects the backend for shared state.
-type Store struct {
-	// Backend is the name of the backend. Only "memory" exists so far.
-	Backend string
-}
-
 // Policy names one policy document of the configuration.
 type Policy struct {
 	// Name is the document's name, as clients ask for it.

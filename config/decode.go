@@ -193,27 +193,6 @@ func (d *decoder) limits(n *yaml.Node, field string, l *Limits) {
 	})
 }
 
-func (d *decoder) store(n *yaml.Node, field string, s *Store) {
-	var backends []string
-	d.entries(n, field, func(key string, k, v *yaml.Node) {
-		f := join(field, key)
-		switch key {
-		case "memory":
-			// The memory store has no settings yet; only an empty mapping fits.
-			d.fields(v, f, nil)
-			backends = append(backends, key)
-		default:
-			d.errorf(k, f, "unsupported store %q: only memory is available", key)
-		}
-	})
-	if len(backends) > 1 {
-		d.errorf(n, field, "choose one store, not %s", strings.Join(backends, " and "))
-	}
-	if len(backends) == 1 {
-		s.Backend = backends[0]
-	}
-}
-
 // vocabularies are the names a policy's vocabulary field accepts.
 var vocabularies = []string{"rethink"}
 

@@ -38,7 +38,7 @@ func FuzzLoad(f *testing.F) {
 		if cfg.Limits.MaxBodyBytes <= 0 {
 			t.Fatalf("accepted body limit %d", cfg.Limits.MaxBodyBytes)
 		}
-		if cfg.Store.Backend != "memory" {
+		if b := cfg.Store.Backend; b != "memory" && (b != "redis" || checkRedisURL(cfg.Store.Redis.URL) != nil) {
 			t.Fatalf("accepted store %q", cfg.Store.Backend)
 		}
 		seen := map[string]bool{}
