@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/verdict-policy/verdict/store"
 )
 
 // Store selects the backend for shared state and holds its settings:
@@ -22,35 +24,13 @@ import (
 //	    read_timeout: 200ms
 //	    write_timeout: 200ms
 //	    key_prefix: "verdict:"
-type Store struct {
-	// Backend is "memory" or "redis".
-	Backend string
-	// Memory holds the settings of the memory backend.
-	Memory MemoryStore
-	// Redis holds the settings of the Redis backend.
-	Redis RedisStore
-}
+type Store = store.Config
 
-// MemoryStore holds the settings of the in-process store. Zero fields take
-// the store package's defaults.
-type MemoryStore struct {
-	// MaxTableEntries bounds the number of entries of each keyed table.
-	MaxTableEntries int
-}
+// MemoryStore holds the settings of the in-process store.
+type MemoryStore = store.MemoryConfig
 
-// RedisStore holds the settings of the Redis store. Zero fields other than
-// URL take go-redis's defaults.
-type RedisStore struct {
-	// URL is redis://[user:password@]host[:port][/db], rediss:// for TLS.
-	URL string
-	// PoolSize is the most connections kept open to the server.
-	PoolSize int
-	// DialTimeout bounds connecting; ReadTimeout and WriteTimeout bound the
-	// network I/O of each command.
-	DialTimeout, ReadTimeout, WriteTimeout time.Duration
-	// KeyPrefix is put before every key Verdict writes.
-	KeyPrefix string
-}
+// RedisStore holds the settings of the Redis store.
+type RedisStore = store.RedisConfig
 
 // Bounds of the store settings, to catch a misplaced digit.
 const (
