@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -230,7 +231,8 @@ func TestDefault(t *testing.T) {
 		t.Errorf("MaxBodyBytes = %d", cfg.Limits.MaxBodyBytes)
 	}
 	want := []Policy{{Name: "rethink", Path: "rethink/policies.json", Vocabulary: "rethink", Line: 11, Column: 3}}
-	if !reflect.DeepEqual(cfg.Policies, want) {
+	// Other front doors add their example documents after rethink.
+	if len(cfg.Policies) == 0 || !reflect.DeepEqual(cfg.Policies[:1], want) {
 		t.Errorf("Policies = %+v, want %+v", cfg.Policies, want)
 	}
 	if paths := cfg.WatchPaths(); len(paths) != 0 {
@@ -257,14 +259,15 @@ func TestDefaultCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
-	if len(docs) != 1 || docs[0].Name != "rethink" {
-		t.Fatalf("documents = %+v", docs)
+	i := slices.IndexFunc(docs, func(d Document) bool { return d.Name == "rethink" })
+	if i < 0 {
+		t.Fatalf("documents = %+v, want one named rethink", docs)
 	}
-	if s, p, r := docs[0].Document.Counts(); s != 1 || p != 1 || r != 3 {
+	if s, p, r := docs[i].Document.Counts(); s != 1 || p != 1 || r != 3 {
 		t.Errorf("Counts = %d sets, %d policies, %d rules; want 1, 1, 3", s, p, r)
 	}
-	if !reflect.DeepEqual(docs[0].Sources, []string{"rethink/policies.json"}) {
-		t.Errorf("Sources = %v", docs[0].Sources)
+	if !reflect.DeepEqual(docs[i].Sources, []string{"rethink/policies.json"}) {
+		t.Errorf("Sources = %v", docs[i].Sources)
 	}
 }
 
