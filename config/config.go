@@ -39,10 +39,15 @@ type Config struct {
 	Store Store
 	// Policies lists the named policy documents, in file order.
 	Policies []Policy
+	// Messages configures the reTHINK message endpoints; nil when absent.
+	Messages *Messages
 	// Pexip configures the Pexip Infinity policy endpoints; nil when absent.
 	Pexip *Pexip
 	// Authz configures the proxy authorizers and AuthZEN; nil when absent.
 	Authz *Authz
+	// Gateway holds the services, the global policy chain and the gateway
+	// settings (the top-level services, policy_chain and gateway keys).
+	Gateway Gateway
 
 	// File is the configuration file as it was named to Load or Parse.
 	File string
@@ -63,6 +68,9 @@ type Listen struct {
 	// GRPC is the address of the gRPC services (Envoy ext_authz); empty
 	// means no gRPC listener.
 	GRPC string
+	// Gateway is the address of the API gateway; empty means
+	// DefaultGatewayAddr (see Config.GatewayAddr).
+	Gateway string
 }
 
 // Limits bounds the requests the server accepts.

@@ -119,12 +119,16 @@ func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
 
 func (d *decoder) config(n *yaml.Node, c *Config) {
 	d.fields(n, "", map[string]func(*yaml.Node, string){
-		"listen":   func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
-		"limits":   func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
-		"store":    func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
-		"policies": func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
-		"pexip":    func(v *yaml.Node, f string) { d.pexip(v, f, &c.Pexip) },
-		"authz":    func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
+		"listen":       func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
+		"limits":       func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
+		"store":        func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
+		"policies":     func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
+		"pexip":        func(v *yaml.Node, f string) { d.pexip(v, f, &c.Pexip) },
+		"authz":        func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
+		"services":     func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
+		"policy_chain": func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
+		"gateway":      func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },
+		"oidc":         func(v *yaml.Node, f string) { d.list(v, f, func(int, *yaml.Node, string) {}) },
 	})
 }
 
@@ -143,9 +147,10 @@ func (d *decoder) listen(n *yaml.Node, field string, l *Listen) {
 		}
 	}
 	d.fields(n, field, map[string]func(*yaml.Node, string){
-		"policy": addr(&l.Policy),
-		"admin":  addr(&l.Admin),
-		"grpc":   addr(&l.GRPC),
+		"policy":  addr(&l.Policy),
+		"admin":   addr(&l.Admin),
+		"grpc":    addr(&l.GRPC),
+		"gateway": addr(&l.Gateway),
 	})
 	if l.Policy == l.Admin && !strings.HasSuffix(l.Policy, ":0") {
 		d.errorf(resolve(n), field, "policy and admin share the address %s", l.Policy)
