@@ -124,8 +124,8 @@ func TestLoadProblems(t *testing.T) {
 	}{
 		{"unknown top-level field", "listen: {}\nlisten_on: x\n",
 			[]string{"2:1: listen_on: unknown field"}},
-		{"unknown listen field", "listen:\n  policy: 127.0.0.1:1\n  gateway: 127.0.0.1:2\n",
-			[]string{"3:3: listen.gateway: unknown field"}},
+		{"unknown listen field", "listen:\n  policy: 127.0.0.1:1\n  dashboard: 127.0.0.1:2\n",
+			[]string{"3:3: listen.dashboard: unknown field"}},
 		{"address without port", "listen: {policy: localhost}\n",
 			[]string{`1:18: listen.policy: address "localhost" is not host:port`}},
 		{"address with bad port", "listen: {admin: \"127.0.0.1:http\"}\n",
