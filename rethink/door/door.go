@@ -1,0 +1,118 @@
+// Package door mounts the reTHINK message endpoints on Verdict's policy
+// listener. It reads the messages section of the configuration, finds the
+// document it names, opens the shared state the store section selects, and
+// hands them to a rethink.Handler; the enforcement itself lives in package
+// rethink.
+package door
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/rethink"
+	"github.com/verdict-policy/verdict/store"
+)
+
+// Door serves POST /v1/messages/decide and /v1/messages/decide-batch as
+// the configuration says. Its state (the registry cache, the allocation
+// counts) outlives reloads as long as the store section does not change.
+type Door struct {
+	handler *rethink.Handler
+	logger  *slog.Logger
+
+	mu       sync.Mutex
+	st       store.Store
+	stConfig store.Config
+}
+
+// New returns a Door that answers not_configured until it is prepared and
+// installed. logger may be nil.
+func New(logger *slog.Logger) *Door {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Door{handler: rethink.NewHandler(), logger: logger}
+}
+
+// Patterns lists the paths the door serves.
+func (d *Door) Patterns() []string { return d.handler.Patterns() }
+
+// ServeHTTP implements http.Handler.
+func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.handler.ServeHTTP(w, r) }
+
+// Prepare builds the enforcer cfg describes over its compiled documents,
+// without touching the running one; install puts it in service.
+func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), error) {
+	m := cfg.Messages
+	if m == nil {
+		return func() { d.handler.Install(nil, rethink.HandlerLimits{}) }, nil
+	}
+	where := fmt.Sprintf("%s:%d:%d: messages.policy", cfg.File, m.Line, m.Column)
+	var doc *config.Document
+	names := make([]string, 0, len(docs))
+	for i := range docs {
+		names = append(names, docs[i].Name)
+		if docs[i].Name == m.Policy {
+			doc = &docs[i]
+		}
+	}
+	if doc == nil {
+		return nil, fmt.Errorf("%s: no policy document named %q; the documents are: %s", where, m.Policy, strings.Join(names, ", "))
+	}
+	if doc.Vocabulary != "rethink" {
+		return nil, fmt.Errorf("%s: document %q must declare vocabulary: rethink to be checked against the message attributes", where, m.Policy)
+	}
+
+	d.mu.Lock()
+	st, opened := d.st, false
+	if st == nil || d.stConfig != cfg.Store {
+		var err error
+		st, err = store.Open(context.Background(), cfg.Store, nil)
+		if err != nil {
+			d.mu.Unlock()
+			return nil, fmt.Errorf("%s: store: %w", cfg.File, err)
+		}
+		opened = true
+	}
+	d.mu.Unlock()
+
+	e, err := rethink.New(doc.Document, rethink.Config{
+		Domain:            m.Domain,
+		DomainRegistry:    m.DomainRegistry,
+		Port:              m.Port,
+		UseSSL:            m.UseSSL,
+		DefaultBehavior:   m.DefaultBehavior,
+		CompatibleReply:   m.CompatibleReply,
+		StrictObligations: m.StrictObligations,
+		State:             st,
+		Logger:            d.logger,
+	})
+	if err != nil {
+		if opened {
+			_ = st.Close()
+		}
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	limits := rethink.HandlerLimits{MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: m.MaxBatch}
+	return func() {
+		d.handler.Install(e, limits)
+		if !opened {
+			return
+		}
+		d.mu.Lock()
+		old := d.st
+		d.st, d.stConfig = st, cfg.Store
+		d.mu.Unlock()
+		if old != nil {
+			if err := old.Close(); err != nil && !errors.Is(err, context.Canceled) {
+				d.logger.Warn("rethink: closing the previous store", "error", err)
+			}
+		}
+	}, nil
+}
