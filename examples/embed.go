@@ -8,7 +8,7 @@ import (
 	"io/fs"
 )
 
-//go:embed verdict.yaml rethink/policies.json authz/proxy.yaml authz/authzen.yaml
+//go:embed verdict.yaml rethink/policies.json authz/proxy.yaml authz/authzen.yaml pexip/demo.yaml
 var files embed.FS
 
 // ConfigFile is the name of the default configuration inside FS.

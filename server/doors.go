@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdict-policy/verdict/config"
-	rethinkdoor "github.com/verdict-policy/verdict/rethink/door"
+	"github.com/verdict-policy/verdict/pexip"
 )
 
 // frontDoor is a front door mounted on the policy listener that follows
@@ -34,7 +34,7 @@ type doorDeps struct {
 // package adds its constructor here.
 func newDoors(deps doorDeps) ([]frontDoor, error) {
 	var doors []frontDoor
-	doors = append(doors, rethinkdoor.New(deps.logger))
+	doors = append(doors, pexip.New(deps.logger, deps.registry))
 	return doors, nil
 }
 

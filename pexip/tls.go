@@ -1,0 +1,108 @@
+package pexip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/verdict-policy/verdict/config"
+)
+
+// loadCert reads the certificate and key named by t. They are read again
+// on every reload, and a change to either file triggers one.
+func loadCert(cfg *config.Config, t *config.PexipTLS) (*tls.Certificate, error) {
+	certPEM, err := cfg.ReadData(t.CertFile)
+	if err != nil {
+		return nil, fmt.Errorf("cert_file: %w", err)
+	}
+	keyPEM, err := cfg.ReadData(t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("key_file: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("cert_file and key_file: %w", err)
+	}
+	return &cert, nil
+}
+
+// setTLS starts, moves or stops the HTTPS listener to match st. The
+// certificate is taken from the current state on every handshake, so a
+// reload with a new certificate needs no restart.
+func (d *Door) setTLS(st *state, _ *config.Config) {
+	d.tlsMu.Lock()
+	defer d.tlsMu.Unlock()
+	want := ""
+	if st != nil && st.tlsCfg != nil {
+		want = st.tlsCfg.Listen
+	}
+	if want == d.tlsAddr && (want == "" || d.tlsServer != nil) {
+		return
+	}
+	d.stopTLSLocked()
+	if want == "" {
+		return
+	}
+	ln, err := net.Listen("tcp", want)
+	if err != nil {
+		d.logger.Error("pexip TLS listener not started", "address", want, "error", err.Error())
+		return
+	}
+	srv := &http.Server{
+		Handler:           d,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		TLSConfig: &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				if st := d.cur.Load(); st != nil && st.cert != nil {
+					return st.cert, nil
+				}
+				return nil, errors.New("no certificate is configured")
+			},
+		},
+	}
+	d.tlsServer, d.tlsAddr, d.tlsLn = srv, want, ln
+	go func() {
+		if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			d.logger.Error("pexip TLS listener stopped", "error", err.Error())
+		}
+	}()
+	d.logger.Info("pexip TLS listener serving", "address", ln.Addr().String())
+}
+
+// TLSAddr returns the bound address of the HTTPS listener, or "".
+func (d *Door) TLSAddr() string {
+	d.tlsMu.Lock()
+	defer d.tlsMu.Unlock()
+	if d.tlsLn == nil {
+		return ""
+	}
+	return d.tlsLn.Addr().String()
+}
+
+func (d *Door) stopTLSLocked() {
+	if d.tlsServer == nil {
+		d.tlsAddr = ""
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = d.tlsServer.Shutdown(ctx)
+	d.tlsServer, d.tlsAddr, d.tlsLn = nil, "", nil
+}
+
+// Close stops the HTTPS listener, if one runs, letting requests in flight
+// finish.
+func (d *Door) Close() error {
+	d.tlsMu.Lock()
+	defer d.tlsMu.Unlock()
+	d.stopTLSLocked()
+	return nil
+}
