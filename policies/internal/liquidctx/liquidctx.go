@@ -1,0 +1,299 @@
+// Package liquidctx compiles the Liquid templates that builtin chain
+// policies accept in their configuration (value_type: liquid) and renders
+// them over a request's chain.Context. Templates are parsed once, when a
+// chain is built; rendering computes only the request variables a template
+// names. The policies decide where templates are allowed.
+package liquidctx
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"hash/crc32"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/osteele/liquid"
+
+	"github.com/verdict-policy/verdict/chain"
+)
+
+// Type names how a configured value is read: as is, or as a Liquid
+// template. These are the values of APIcast's *_type fields.
+const (
+	Plain  = "plain"
+	Liquid = "liquid"
+)
+
+// engine is configured once at start-up and only read afterwards.
+var engine = newEngine()
+
+// Template is a configured value: plain text, or a compiled Liquid
+// template. A Template is immutable and safe for concurrent use.
+type Template struct {
+	source string
+	tpl    *liquid.Template
+	names  []string // the variables the template mentions, once each
+}
+
+// Compile prepares value for rendering. valueType is Plain (or empty) for
+// text used as is, Liquid for a template; a template that does not parse
+// is an error.
+func Compile(value, valueType string) (*Template, error) {
+	switch valueType {
+	case "", Plain:
+		return &Template{source: value}, nil
+	case Liquid:
+	default:
+		return nil, fmt.Errorf("unknown value type %q (want plain or liquid)", valueType)
+	}
+	tpl, err := engine.ParseString(value)
+	if err != nil {
+		return nil, fmt.Errorf("invalid Liquid template %q: %w", value, err)
+	}
+	return &Template{source: value, tpl: tpl, names: mentioned(value)}, nil
+}
+
+// MustCompile is Compile for templates written in Go code; it panics on
+// an error.
+func MustCompile(value, valueType string) *Template {
+	t, err := Compile(value, valueType)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// IsPlain reports whether the value is used as is, without rendering.
+func (t *Template) IsPlain() bool { return t.tpl == nil }
+
+// Source returns the value as configured.
+func (t *Template) Source() string { return t.source }
+
+// Render returns the value for the request of c. A plain value costs
+// nothing; a template sees the variables described in the package README.
+func (t *Template) Render(c *chain.Context) (string, error) {
+	if t.tpl == nil {
+		return t.source, nil
+	}
+	return t.RenderWith(c, nil)
+}
+
+// RenderWith renders like Render, with extra variables that take
+// precedence over the request's (for instance a policy's own view of the
+// upstream).
+func (t *Template) RenderWith(c *chain.Context, extra map[string]any) (string, error) {
+	if t.tpl == nil {
+		return t.source, nil
+	}
+	b := make(liquid.Bindings, len(t.names))
+	for _, name := range t.names {
+		if v, ok := extra[name]; ok {
+			b[name] = v
+			continue
+		}
+		if v, ok := Variable(c, name); ok {
+			b[name] = v
+		}
+	}
+	out, err := t.tpl.Render(b)
+	if err != nil {
+		return "", fmt.Errorf("rendering %q: %w", t.source, err)
+	}
+	return string(out), nil
+}
+
+// Variable returns the value of one template variable for the request of
+// c: the nginx-style request variables first, then values that policies
+// shared in the context.
+func Variable(c *chain.Context, name string) (any, bool) {
+	r := c.Request
+	switch name {
+	case "uri", "path":
+		return r.URL.Path, true
+	case "host":
+		return c.Original.Host, true
+	case "http_method":
+		return r.Method, true
+	case "scheme":
+		return c.Original.Scheme, true
+	case "remote_addr":
+		return c.ClientIP, true
+	case "remote_port":
+		_, port, _ := net.SplitHostPort(r.RemoteAddr)
+		return port, true
+	case "server_addr", "server_port":
+		addr, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if addr == nil {
+			return "", true
+		}
+		host, port, _ := net.SplitHostPort(addr.String())
+		if name == "server_addr" {
+			return host, true
+		}
+		return port, true
+	case "query":
+		return r.URL.RawQuery, true
+	case "headers":
+		return Headers(r.Header), true
+	case "request_id":
+		return requestID(c), true
+	case "original_request":
+		o := &c.Original
+		return map[string]any{
+			"method": o.Method, "scheme": o.Scheme, "host": o.Host, "path": o.Path,
+			"query": o.RawQuery, "uri": o.URI, "headers": Headers(o.Header),
+		}, true
+	}
+	if v, ok := c.Get(name); ok {
+		return v, true
+	}
+	if name == "service" && c.ServiceID != "" {
+		return map[string]any{"id": c.ServiceID}, true
+	}
+	return nil, false
+}
+
+// requestID returns the request's id, making one the first time it is
+// asked for: the X-Request-Id header when the client sent one, else 32
+// random hex digits. It is kept in the context, so every template of the
+// request sees the same id.
+func requestID(c *chain.Context) string {
+	if v, ok := c.Get("request_id"); ok {
+		if s, ok := v.(string); ok {
+			return s
+		}
+	}
+	id := c.Request.Header.Get("X-Request-Id")
+	if id == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set("request_id", id)
+	return id
+}
+
+// mentioned lists the identifiers a template's tags use, so rendering
+// looks up only those. It errs on the side of listing too much (filter
+// names, keywords): a name with no value is simply left unbound.
+func mentioned(src string) []string {
+	var names []string
+	for {
+		start := strings.Index(src, "{")
+		if start < 0 || start+1 >= len(src) {
+			return names
+		}
+		open := src[start+1]
+		if open != '{' && open != '%' {
+			src = src[start+1:]
+			continue
+		}
+		closing := "}}"
+		if open == '%' {
+			closing = "%}"
+		}
+		end := strings.Index(src[start+2:], closing)
+		if end < 0 {
+			end = len(src) - start - 2
+		}
+		names = identifiers(src[start+2:start+2+end], names)
+		src = src[start+2+end:]
+	}
+}
+
+// identifiers appends to names the identifiers of tag that start a
+// variable reference: not after a dot and not inside quotes.
+func identifiers(tag string, names []string) []string {
+	var quote byte
+	for i := 0; i < len(tag); i++ {
+		ch := tag[i]
+		if quote != 0 {
+			if ch == quote {
+				quote = 0
+			}
+			continue
+		}
+		if ch == '"' || ch == '\'' {
+			quote = ch
+			continue
+		}
+		if !isIdentStart(ch) || (i > 0 && (isIdentPart(tag[i-1]) || tag[i-1] == '.')) {
+			continue
+		}
+		j := i + 1
+		for j < len(tag) && isIdentPart(tag[j]) {
+			j++
+		}
+		name := tag[i:j]
+		if !contains(names, name) {
+			names = append(names, name)
+		}
+		i = j - 1
+	}
+	return names
+}
+
+func isIdentStart(ch byte) bool {
+	return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+}
+
+func isIdentPart(ch byte) bool {
+	return isIdentStart(ch) || ch == '-' || (ch >= '0' && ch <= '9')
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// newEngine returns a Liquid engine with the nginx helper filters that
+// APIcast templates use.
+func newEngine() *liquid.Engine {
+	e := liquid.NewEngine()
+	e.RegisterFilter("escape_uri", url.QueryEscape)
+	e.RegisterFilter("unescape_uri", func(s string) string {
+		if u, err := url.QueryUnescape(s); err == nil {
+			return u
+		}
+		return s
+	})
+	e.RegisterFilter("encode_base64", func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) })
+	e.RegisterFilter("decode_base64", func(s string) (string, error) {
+		b, err := base64.StdEncoding.DecodeString(s)
+		return string(b), err
+	})
+	e.RegisterFilter("md5", func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) })
+	e.RegisterFilter("md5_bin", func(s string) string { sum := md5.Sum([]byte(s)); return string(sum[:]) })
+	e.RegisterFilter("sha1_bin", func(s string) string { sum := sha1.Sum([]byte(s)); return string(sum[:]) })
+	e.RegisterFilter("hmac_sha1", func(s, key string) string {
+		m := hmac.New(sha1.New, []byte(key))
+		m.Write([]byte(s))
+		return string(m.Sum(nil))
+	})
+	e.RegisterFilter("crc32_short", func(s string) uint32 { return crc32.ChecksumIEEE([]byte(s)) })
+	e.RegisterFilter("crc32_long", func(s string) uint32 { return crc32.ChecksumIEEE([]byte(s)) })
+	e.RegisterFilter("quote_sql_str", func(s string) string {
+		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\r", `\r`).Replace(s) + "'"
+	})
+	// The time filters ignore their input, as nginx's functions take none.
+	e.RegisterFilter("now", func(any) float64 { return float64(time.Now().UnixMicro()) / 1e6 })
+	e.RegisterFilter("time", func(any) int64 { return time.Now().Unix() })
+	e.RegisterFilter("today", func(any) string { return time.Now().Format("2006-01-02") })
+	e.RegisterFilter("localtime", func(any) string { return time.Now().Format("2006-01-02 15:04:05") })
+	e.RegisterFilter("utctime", func(any) string { return time.Now().UTC().Format("2006-01-02 15:04:05") })
+	e.RegisterFilter("http_time", func(any) string { return time.Now().UTC().Format(http.TimeFormat) })
+	e.RegisterFilter("cookie_time", func(any) string { return time.Now().UTC().Format("Mon, 02-Jan-06 15:04:05 GMT") })
+	return e
+}
