@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verdict-policy/verdict/authz"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/pexip"
 )
@@ -35,6 +36,7 @@ type doorDeps struct {
 func newDoors(deps doorDeps) ([]frontDoor, error) {
 	var doors []frontDoor
 	doors = append(doors, pexip.New(deps.logger, deps.registry))
+	doors = append(doors, authz.New(deps.logger))
 	return doors, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/reply"
@@ -50,6 +51,13 @@ type Server struct {
 	listenErr  error
 	policyLn   net.Listener
 	adminLn    net.Listener
+	grpcLn     net.Listener // nil unless listen.grpc is set
+}
+
+// grpcDoor is a front door that also serves gRPC services on the grpc
+// listener (Envoy ext_authz).
+type grpcDoor interface {
+	RegisterGRPC(grpc.ServiceRegistrar)
 }
 
 // New loads every policy document of cfg and prepares the endpoints. It
@@ -194,6 +202,15 @@ func (s *Server) Listen() error {
 		if s.listenErr != nil {
 			s.policyLn.Close()
 			s.listenErr = fmt.Errorf("admin listener: %w", s.listenErr)
+			return
+		}
+		if listen.GRPC != "" {
+			s.grpcLn, s.listenErr = lc.Listen(context.Background(), "tcp", listen.GRPC)
+			if s.listenErr != nil {
+				s.policyLn.Close()
+				s.adminLn.Close()
+				s.listenErr = fmt.Errorf("grpc listener: %w", s.listenErr)
+			}
 		}
 	})
 	return s.listenErr
@@ -206,6 +223,10 @@ func (s *Server) PolicyAddr() string { return addrOf(s.policyLn) }
 // AdminAddr returns the bound address of the admin listener, or "" before
 // Listen.
 func (s *Server) AdminAddr() string { return addrOf(s.adminLn) }
+
+// GRPCAddr returns the bound address of the gRPC listener, or "" before
+// Listen or when listen.grpc is not set.
+func (s *Server) GRPCAddr() string { return addrOf(s.grpcLn) }
 
 func addrOf(ln net.Listener) string {
 	if ln == nil {
@@ -231,7 +252,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.httpServer(s.adminHandler()),
 	}
 	listeners := []net.Listener{s.policyLn, s.adminLn}
-	serveErr := make(chan error, len(servers))
+	serveErr := make(chan error, len(servers)+1)
 	for i, srv := range servers {
 		go func() {
 			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
@@ -239,7 +260,21 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	s.logger.Info("serving", "policy", s.PolicyAddr(), "admin", s.AdminAddr())
+	var grpcServer *grpc.Server
+	if s.grpcLn != nil {
+		grpcServer = grpc.NewServer()
+		for _, d := range s.doors {
+			if g, ok := d.(grpcDoor); ok {
+				g.RegisterGRPC(grpcServer)
+			}
+		}
+		go func() {
+			if err := grpcServer.Serve(s.grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				serveErr <- err
+			}
+		}()
+	}
+	s.logger.Info("serving", "policy", s.PolicyAddr(), "admin", s.AdminAddr(), "grpc", s.GRPCAddr())
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
@@ -267,6 +302,15 @@ loop:
 	s.logger.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	if grpcServer != nil {
+		stopped := make(chan struct{})
+		go func() { grpcServer.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-shutCtx.Done():
+			grpcServer.Stop()
+		}
+	}
 	for _, srv := range servers {
 		if err := srv.Shutdown(shutCtx); err != nil && runErr == nil {
 			runErr = fmt.Errorf("shutdown: %w", err)
