@@ -125,6 +125,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"policies":     func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
 		"pexip":        func(v *yaml.Node, f string) { d.pexip(v, f, &c.Pexip) },
 		"authz":        func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
+		"messages":     func(v *yaml.Node, f string) { d.messages(v, f, &c.Messages) },
 		"services":     func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
 		"policy_chain": func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
 		"gateway":      func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },
