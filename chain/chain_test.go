@@ -178,3 +178,20 @@ func TestContextOriginal(t *testing.T) {
 		t.Errorf("request value should win over export, got %v", v)
 	}
 }
+
+func TestNewContextCopiesTheRequest(t *testing.T) {
+	r := httptest.NewRequest("GET", "http://example.com/a?b=1", nil)
+	r.Header.Set("X-A", "1")
+	c := NewContext(r, "10.0.0.1", nil, nil)
+	c.Request.Header.Set("X-A", "2")
+	c.Request.URL.Path = "/changed"
+	if r.Header.Get("X-A") != "1" || r.URL.Path != "/a" {
+		t.Errorf("policies changed the client's request: %v %s", r.Header, r.URL.Path)
+	}
+	if c.Original.Header.Get("X-A") != "1" || c.Original.Path != "/a" {
+		t.Errorf("original changed: %+v", c.Original)
+	}
+	if c.Request.Context() != r.Context() {
+		t.Error("the copy lost the request's context")
+	}
+}

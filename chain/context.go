@@ -25,6 +25,9 @@ type Context struct {
 	Service any
 	// Upstream is where a proxying content producer sends the request.
 	Upstream *Upstream
+	// UpstreamTimeouts, when a field is set, overrides the upstream's and the
+	// gateway's timeout of the same kind for this request.
+	UpstreamTimeouts Timeouts
 	// Response is the response on its way to the client: set by Respond or
 	// Exit for a local answer, or from the upstream's answer when proxying,
 	// before the header filters run.
@@ -68,6 +71,11 @@ type Upstream struct {
 	ConnectTimeout, SendTimeout, ReadTimeout time.Duration
 }
 
+// Timeouts bound the work with an upstream; a zero field means "not set".
+type Timeouts struct {
+	Connect, Send, Read time.Duration
+}
+
 // Response is the status, headers and, for a local answer, the body of the
 // response to the client.
 type Response struct {
@@ -95,7 +103,9 @@ const (
 )
 
 // NewContext prepares the context of request r. The gateway calls it once
-// per request; exports are the chain's static values.
+// per request; exports are the chain's static values. Context.Request is a
+// copy of r with its own URL and headers, for policies to change; r itself
+// stays as the client sent it and backs Context.Original.
 func NewContext(r *http.Request, clientIP string, logger *slog.Logger, exports map[string]any) *Context {
 	host := r.Host
 	if h, _, ok := cutPort(host); ok {
@@ -105,8 +115,16 @@ func NewContext(r *http.Request, clientIP string, logger *slog.Logger, exports m
 	if r.TLS != nil {
 		scheme = "https"
 	}
+	out := new(http.Request)
+	*out = *r
+	u := *r.URL
+	out.URL = &u
+	out.Header = r.Header.Clone()
+	if out.Header == nil {
+		out.Header = make(http.Header)
+	}
 	c := &Context{
-		Request:  r,
+		Request:  out,
 		ClientIP: clientIP,
 		Logger:   logger,
 		Start:    time.Now(),
@@ -118,7 +136,7 @@ func NewContext(r *http.Request, clientIP string, logger *slog.Logger, exports m
 			Path:     r.URL.Path,
 			RawQuery: r.URL.RawQuery,
 			URI:      r.URL.RequestURI(),
-			Header:   r.Header.Clone(),
+			Header:   r.Header,
 		},
 		Response: Response{Header: make(http.Header)},
 	}

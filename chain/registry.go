@@ -18,6 +18,9 @@ type Env struct {
 	// ServiceID is the service whose chain is being built; empty for the
 	// global chain.
 	ServiceID string
+	// Service describes that service as the gateway's configuration does
+	// (a *config.Service); nil for the global chain.
+	Service any
 	// Document returns a compiled policy document by name.
 	Document func(name string) (*pdl.Document, bool)
 	// Resolve finds policies that are not builtin, such as custom Lua
