@@ -1,0 +1,162 @@
+package cors_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/policies/cors"
+	"github.com/verdict-policy/verdict/policies/internal/policytest"
+)
+
+func TestCORS(t *testing.T) {
+	const all = `{"allow_headers": ["X-Custom-1", "X-Custom-2"], "allow_methods": ["GET", "POST"], "allow_origin": "https://app.example.com", "allow_credentials": true, "max_age": 60}`
+	tests := []struct {
+		name    string
+		config  string
+		method  string
+		headers map[string]string
+		// proxied says whether the upstream is reached.
+		proxied bool
+		status  int
+		want    map[string]string // "" means absent
+	}{
+		{
+			name: "preflight answered without the upstream", config: all, method: "OPTIONS",
+			headers: map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"},
+			status:  204,
+			want: map[string]string{"Access-Control-Allow-Origin": "https://app.example.com", "Access-Control-Allow-Methods": "GET, POST",
+				"Access-Control-Allow-Headers": "X-Custom-1, X-Custom-2", "Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "60", "Vary": "Origin"},
+		},
+		{
+			name: "OPTIONS without Access-Control-Request-Method is proxied", config: all, method: "OPTIONS",
+			headers: map[string]string{"Origin": "https://app.example.com"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "https://app.example.com"},
+		},
+		{
+			name: "OPTIONS without Origin is proxied", config: all, method: "OPTIONS",
+			headers: map[string]string{"Access-Control-Request-Method": "POST"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": ""},
+		},
+		{
+			name: "actual request gets the headers", config: all, method: "GET",
+			headers: map[string]string{"Origin": "https://APP.example.com"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "https://APP.example.com", "Access-Control-Allow-Methods": "GET, POST", "Vary": "Origin"},
+		},
+		{
+			name: "request without Origin gets none", config: all, method: "GET",
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Allow-Methods": "", "Access-Control-Max-Age": "", "Vary": ""},
+		},
+		{
+			name: "other origin gets none", config: all, method: "GET",
+			headers: map[string]string{"Origin": "https://evil.example.net"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Allow-Credentials": ""},
+		},
+		{
+			name: "defaults echo the request", config: `{}`, method: "OPTIONS",
+			headers: map[string]string{"Origin": "https://x.test", "Access-Control-Request-Method": "DELETE", "Access-Control-Request-Headers": "X-A, X-B"},
+			status:  204,
+			want: map[string]string{"Access-Control-Allow-Origin": "https://x.test", "Access-Control-Allow-Methods": "DELETE",
+				"Access-Control-Allow-Headers": "X-A, X-B", "Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "600"},
+		},
+		{
+			name: "star without credentials", config: `{"allow_origin": "*", "allow_credentials": false}`, method: "GET",
+			headers: map[string]string{"Origin": "https://x.test"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Credentials": "", "Vary": ""},
+		},
+		{
+			name: "star with credentials echoes the origin", config: `{"allow_origin": "*"}`, method: "GET",
+			headers: map[string]string{"Origin": "https://x.test"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "https://x.test", "Access-Control-Allow-Credentials": "true", "Vary": "Origin"},
+		},
+		{
+			name: "regex matches a whole origin", config: `{"allow_origin": "https://(api|web)\\.test\\.com"}`, method: "GET",
+			headers: map[string]string{"Origin": "https://web.test.com"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "https://web.test.com"},
+		},
+		{
+			name: "regex is anchored at the end", config: `{"allow_origin": "https://(api|web)\\.test\\.com"}`, method: "GET",
+			headers: map[string]string{"Origin": "https://api.test.com.evil.net"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": ""},
+		},
+		{
+			name: "regex is anchored at the start", config: `{"allow_origin": "(api|web).test.com"}`, method: "GET",
+			headers: map[string]string{"Origin": "http://evil/api.test.com"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": ""},
+		},
+		{
+			name: "exact origin is not a regex", config: `{"allow_origin": "https://a.example.com"}`, method: "GET",
+			headers: map[string]string{"Origin": "https://aXexample.com"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": ""},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := policytest.Build(t, policytest.Entry(cors.Name, tt.config))
+			r := httptest.NewRequest(tt.method, "http://api.example.com/items", nil)
+			for k, v := range tt.headers {
+				r.Header.Set(k, v)
+			}
+			res := policytest.Run(ch, r, "192.0.2.1", nil, 0)
+			if res.Proxied != tt.proxied || res.Status != tt.status {
+				t.Fatalf("status %d proxied %v, want %d %v", res.Status, res.Proxied, tt.status, tt.proxied)
+			}
+			for k, want := range tt.want {
+				if got := strings.Join(res.Header.Values(k), ", "); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestVaryIsMerged(t *testing.T) {
+	ch := policytest.Build(t, policytest.Entry(cors.Name, `{}`))
+	for _, tt := range []struct{ upstream, want string }{
+		{"Accept-Encoding", "Accept-Encoding, Origin"},
+		{"origin", "origin"},
+		{"*", "*"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Origin", "https://x.test")
+		res := policytest.Run(ch, r, "192.0.2.1", func(*http.Request) (int, http.Header, []byte) {
+			return 200, http.Header{"Vary": {tt.upstream}}, nil
+		}, 0)
+		if got := strings.Join(res.Header.Values("Vary"), ", "); got != tt.want {
+			t.Errorf("Vary %q from upstream: got %q, want %q", tt.upstream, got, tt.want)
+		}
+	}
+}
+
+func TestBadConfiguration(t *testing.T) {
+	tests := []struct{ name, config, want string }{
+		{"invalid regex", `{"allow_origin": "https://(api"}`, "allow_origin: invalid regular expression"},
+		{"unsupported regex", `{"allow_origin": "(?!evil).*"}`, "allow_origin: invalid regular expression"},
+		{"empty origin", `{"allow_origin": ""}`, "allow_origin: empty"},
+		{"bad method", `{"allow_methods": ["FETCH"]}`, "allow_methods.0"},
+		{"negative max age", `{"max_age": -1}`, "max_age"},
+		{"credentials as string", `{"allow_credentials": "yes"}`, "allow_credentials"},
+		{"unknown field", `{"allow_origins": "*"}`, "allow_origins"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := chain.Build([]chain.Entry{policytest.Entry(cors.Name, tt.config)}, chain.Env{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
