@@ -8,14 +8,14 @@ import (
 )
 
 type exchange struct {
-	name    string
-	method  string
-	target  string
-	header  map[string]string
-	body    string
-	status  int
-	want    map[string]string // response headers; "" means absent
-	wantIn  string            // a substring of the response body
+	name   string
+	method string
+	target string
+	header map[string]string
+	body   string
+	status int
+	want   map[string]string // response headers; "" means absent
+	wantIn string            // a substring of the response body
 }
 
 func runExchanges(t *testing.T, d *Door, cases []exchange) {
@@ -177,13 +177,13 @@ func TestEmbeddedDefault(t *testing.T) {
 		{name: "forward write as admin", method: "GET", target: "/v1/authz/forward",
 			header: map[string]string{"X-Forwarded-Uri": "/x", "X-Forwarded-Method": "DELETE", "Authorization": admin}, status: 200},
 		{name: "authzen read", method: "POST", target: "/access/v1/evaluation",
-			body: `{"subject":{"type":"user","id":"joe"},"action":{"name":"read"},"resource":{"type":"doc","id":"1"}}`,
+			body:   `{"subject":{"type":"user","id":"joe"},"action":{"name":"read"},"resource":{"type":"doc","id":"1"}}`,
 			status: 200, wantIn: `"decision":true`},
 		{name: "authzen write as admin", method: "POST", target: "/access/v1/evaluation",
-			body: `{"subject":{"type":"user","id":"ann","properties":{"role":"admin"}},"action":{"name":"delete"},"resource":{"type":"doc","id":"1"}}`,
+			body:   `{"subject":{"type":"user","id":"ann","properties":{"role":"admin"}},"action":{"name":"delete"},"resource":{"type":"doc","id":"1"}}`,
 			status: 200, wantIn: `"decision":true`},
 		{name: "authzen write", method: "POST", target: "/access/v1/evaluation",
-			body: `{"subject":{"type":"user","id":"joe"},"action":{"name":"delete"},"resource":{"type":"doc","id":"1"}}`,
+			body:   `{"subject":{"type":"user","id":"joe"},"action":{"name":"delete"},"resource":{"type":"doc","id":"1"}}`,
 			status: 200, wantIn: `"decision":false`},
 	})
 }
