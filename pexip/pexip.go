@@ -93,6 +93,7 @@ type docRef struct {
 
 type tableRef struct {
 	name   string
+	key    string // the key column, left out when a row fills a result
 	lookup []string
 	table  Table
 }
@@ -179,7 +180,7 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 			continue
 		}
 		st.tableIndex[t.Name] = i
-		st.tables = append(st.tables, tableRef{name: t.Name, lookup: t.Lookup, table: ft})
+		st.tables = append(st.tables, tableRef{name: t.Name, key: t.Key, lookup: t.Lookup, table: ft})
 		if t.Name == pc.Directory.Table {
 			st.phonebook = ft
 		}
@@ -443,8 +444,12 @@ func (d *Door) results(st *state, k kind, req *request, dec pdl.Decision, lg *lo
 			for _, src := range fieldSources(params["fields_from"]) {
 				row, _ := req.Attribute(src)
 				m, _ := row.(map[string]any)
+				skip := ""
+				if i, ok := st.tableIndex[src]; ok {
+					skip = st.tables[i].key
+				}
 				for f, v := range m {
-					if _, set := res[f]; !set {
+					if _, set := res[f]; !set && f != skip {
 						res[f] = coerce(f, v)
 					}
 				}
