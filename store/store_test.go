@@ -402,3 +402,46 @@ func TestUnavailableErrorText(t *testing.T) {
 		t.Fatal("nil error wrapped")
 	}
 }
+
+// commandCalls reads how many times the server ran each command.
+func commandCalls(t *testing.T, r *Redis) map[string]int {
+	t.Helper()
+	info, err := r.client.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	for line := range strings.Lines(info) {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		calls[name], _ = strconv.Atoi(n)
+	}
+	return calls
+}
+
+func TestRedisLimiterIsOneEvalshaPerCall(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, srv.URL(), "", nil)
+	ctx := context.Background()
+	must(r.Window(ctx, "warm", 5, time.Minute)) // the pool has a connection
+	before := commandCalls(t, r)
+	const n = 50
+	for i := range n {
+		must(r.Window(ctx, "k", 5, time.Minute))
+		must(r.Bucket(ctx, "k"+strconv.Itoa(i), 10, 5))
+	}
+	after := commandCalls(t, r)
+	if got := after["evalsha"] - before["evalsha"]; got != 2*n {
+		t.Fatalf("%d EVALSHA for %d limiter calls", got, 2*n)
+	}
+	// The commands a script runs inside the server are counted too; what
+	// the client sent is only the EVALSHA, never EVAL or SCRIPT LOAD.
+	for _, cmd := range []string{"eval", "script|load", "multi", "ping"} {
+		if after[cmd] != before[cmd] {
+			t.Fatalf("%s ran %d times during the limiter calls", cmd, after[cmd]-before[cmd])
+		}
+	}
+}
