@@ -1,0 +1,320 @@
+// Package gateway is Verdict's API gateway data plane. It selects the
+// service of a request by its host, runs the global policy chain with the
+// service's chain expanded inside it phase by phase, and proxies to the
+// upstream a content policy chose, streaming bodies both ways. What
+// happens to a request is decided by the chain's policies (package chain,
+// policies under policies/); the gateway only drives the phases, moves the
+// bytes and keeps the configuration current across reloads.
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/pdl"
+)
+
+// DefaultPolicy is the chain of a service that configures none.
+const DefaultPolicy = "apicast"
+
+// Options configure a Gateway.
+type Options struct {
+	// Logger receives the gateway's logs; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the gateway's metrics; nil keeps them private.
+	Registerer prometheus.Registerer
+	// Resolve finds policies that are not builtin (custom Lua policies);
+	// nil means builtin policies only.
+	Resolve func(name, version string) (chain.Factory, bool)
+	// Extra is handed to every policy as chain.Env.Extra.
+	Extra map[string]any
+}
+
+// Gateway serves the gateway listener. Create it with New, give it a
+// configuration with Prepare and the returned install function, and serve
+// it as an http.Handler. It is safe for concurrent use; a reload swaps the
+// whole configuration at once while requests in flight finish on the one
+// they started with.
+type Gateway struct {
+	logger     *slog.Logger
+	metrics    *metrics
+	resolve    func(name, version string) (chain.Factory, bool)
+	extra      map[string]any
+	transports *transports
+
+	state atomic.Pointer[state]
+}
+
+// New returns a gateway with no configuration: it answers 404 until one
+// is installed.
+func New(opts Options) (*Gateway, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reg := opts.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{logger: logger, metrics: m, resolve: opts.Resolve, extra: opts.Extra, transports: newTransports()}
+	empty, err := chain.Build(nil, chain.Env{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: empty chain: %w", err)
+	}
+	g.state.Store(&state{exact: map[string]*service{}, global: empty, settings: config.Gateway{}.WithDefaults()})
+	return g, nil
+}
+
+// state is one installed configuration.
+type state struct {
+	exact    map[string]*service
+	wildcard []wildcard // longest suffix first
+	global   *chain.Chain
+	services []*service
+	settings config.Gateway
+
+	inflight atomic.Int64
+	retired  atomic.Bool
+}
+
+type wildcard struct {
+	suffix string // ".example.com"
+	svc    *service
+}
+
+// service is a configured service with its composed chain.
+type service struct {
+	id     string
+	cfg    *config.Service
+	chain  *chain.Chain // global and service policies, composed
+	own    *chain.Chain // the service's own chain, for Close
+	logger *slog.Logger
+}
+
+// acquire returns the current state, counted as in use until release.
+func (g *Gateway) acquire() *state {
+	for {
+		st := g.state.Load()
+		st.inflight.Add(1)
+		if !st.retired.Load() {
+			return st
+		}
+		// Swapped out between the load and the count: use the new one.
+		st.inflight.Add(-1)
+	}
+}
+
+func (st *state) release() { st.inflight.Add(-1) }
+
+// lookup selects the service of a lower-cased, port-less host: an exact
+// host first, then the longest matching wildcard.
+func (st *state) lookup(host string) *service {
+	if s, ok := st.exact[host]; ok {
+		return s
+	}
+	for _, w := range st.wildcard {
+		if len(host) > len(w.suffix) && strings.HasSuffix(host, w.suffix) {
+			return w.svc
+		}
+	}
+	return nil
+}
+
+// Services returns the ids of the installed services, in configuration order.
+func (g *Gateway) Services() []string {
+	st := g.state.Load()
+	out := make([]string, len(st.services))
+	for i, s := range st.services {
+		out[i] = s.id
+	}
+	return out
+}
+
+// Prepare builds every chain of cfg without touching the running
+// configuration. Every problem is returned at once as config.Problems, each
+// naming the file, line and field of the chain entry (unknown policy, a
+// configuration that its manifest's schema rejects, a policy that refuses
+// its configuration). install makes the new configuration current; the
+// previous one's policies are closed once its last request has finished.
+func (g *Gateway) Prepare(cfg *config.Config, docs []config.Document) (install func(), err error) {
+	st, err := g.build(cfg, docs)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		old := g.state.Swap(st)
+		if old != nil {
+			old.retired.Store(true)
+			go g.closeWhenIdle(old)
+		}
+	}, nil
+}
+
+// closeWhenIdle closes a replaced configuration's policies once no request
+// uses it any more.
+func (g *Gateway) closeWhenIdle(st *state) {
+	for st.inflight.Load() > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var errs []error
+	closed := map[*chain.Chain]bool{}
+	for _, c := range append([]*chain.Chain{st.global}, ownChains(st.services)...) {
+		if c == nil || closed[c] {
+			continue
+		}
+		closed[c] = true
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		g.logger.Warn("closing the policies of the replaced configuration", "error", err.Error())
+	}
+}
+
+func ownChains(svcs []*service) []*chain.Chain {
+	out := make([]*chain.Chain, 0, len(svcs))
+	for _, s := range svcs {
+		out = append(out, s.own)
+	}
+	return out
+}
+
+// build compiles the chains of cfg into a state.
+func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, error) {
+	gw := cfg.Gateway.WithDefaults()
+	byName := make(map[string]*pdl.Document, len(docs))
+	for _, d := range docs {
+		byName[d.Name] = d.Document
+	}
+	document := func(name string) (*pdl.Document, bool) {
+		d, ok := byName[name]
+		return d, ok
+	}
+	var problems config.Problems
+	st := &state{exact: map[string]*service{}, settings: gw}
+
+	globalEnv := chain.Env{Logger: g.logger, Document: document, Resolve: g.resolve, Extra: g.extra}
+	global, err := chain.Build(toEntries(gw.PolicyChain), globalEnv)
+	if err != nil {
+		problems = append(problems, chainProblems(cfg.File, "policy_chain", 0, 0, gw.PolicyChain, err)...)
+	} else {
+		global.SetFailStatus(gw.FailStatus)
+		global.OnFailure = g.metrics.onFailure("")
+		st.global = global
+	}
+	for i := range gw.Services {
+		sc := &gw.Services[i]
+		logger := g.logger.With("service", sc.ID)
+		entries := sc.PolicyChain
+		if entries == nil {
+			entries = []config.ChainEntry{{Name: DefaultPolicy, Field: sc.Field + ".proxy.policy_chain", Line: sc.Line, Column: sc.Column}}
+		}
+		env := chain.Env{Logger: logger, ServiceID: sc.ID, Service: sc, Document: document, Resolve: g.resolve, Extra: g.extra}
+		own, err := chain.Build(toEntries(entries), env)
+		if err != nil {
+			problems = append(problems, chainProblems(cfg.File, sc.Field+".proxy.policy_chain", sc.Line, sc.Column, entries, err)...)
+			continue
+		}
+		fail := gw.FailStatus
+		if sc.FailStatus != 0 {
+			fail = sc.FailStatus
+		}
+		own.SetFailStatus(fail)
+		if global == nil {
+			continue
+		}
+		// With an empty global chain Compose returns own itself.
+		composed := chain.Compose(global, own)
+		composed.SetFailStatus(fail)
+		composed.OnFailure = g.metrics.onFailure(sc.ID)
+		svc := &service{id: sc.ID, cfg: sc, chain: composed, own: own, logger: logger}
+		st.services = append(st.services, svc)
+		for _, h := range sc.Hosts {
+			if suffix, ok := strings.CutPrefix(h, "*"); ok {
+				st.wildcard = append(st.wildcard, wildcard{suffix: suffix, svc: svc})
+				continue
+			}
+			if _, dup := st.exact[h]; !dup {
+				st.exact[h] = svc
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	// Longest wildcard first, so *.a.example.com beats *.example.com.
+	for i := 1; i < len(st.wildcard); i++ {
+		for j := i; j > 0 && len(st.wildcard[j].suffix) > len(st.wildcard[j-1].suffix); j-- {
+			st.wildcard[j], st.wildcard[j-1] = st.wildcard[j-1], st.wildcard[j]
+		}
+	}
+	return st, nil
+}
+
+func toEntries(in []config.ChainEntry) []chain.Entry {
+	out := make([]chain.Entry, len(in))
+	for i, e := range in {
+		out[i] = chain.Entry{Name: e.Name, Version: e.Version, Configuration: e.Configuration}
+	}
+	return out
+}
+
+// chainProblems turns the error of chain.Build into positioned problems.
+func chainProblems(file, field string, line, col int, entries []config.ChainEntry, err error) config.Problems {
+	var out config.Problems
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		p := config.Problem{File: file, Field: field, Line: line, Column: col, Message: e.Error()}
+		var cp chain.Problem
+		if errors.As(e, &cp) && cp.Index >= 0 && cp.Index < len(entries) {
+			en := entries[cp.Index]
+			p.Field, p.Line, p.Column = en.Field, en.Line, en.Column
+			p.Message = fmt.Sprintf("policy %s: %v", cp.Policy, cp.Err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// clientIP returns the host part of a connection's remote address.
+func clientIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
+// requestHost returns the host a request is for: lower-cased, without port.
+func requestHost(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
+		h = h[1 : len(h)-1]
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}

@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/verdict-policy/verdict/chain"
+)
+
+// metrics are the gateway's Prometheus metrics. Label values for the
+// service are the service id, "" for requests that matched no service.
+type metrics struct {
+	requests *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	upstream *prometheus.HistogramVec
+	chain    *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verdict_gateway_requests_total",
+			Help: "Requests answered by the gateway, by service and status.",
+		}, []string{"service", "status"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verdict_gateway_policy_errors_total",
+			Help: "Chain policies that failed (returned an error or panicked), by service, policy and phase.",
+		}, []string{"service", "policy", "phase"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "verdict_gateway_upstream_duration_seconds",
+			Help:    "Time from sending a request upstream to receiving the response header, by service.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"service"}),
+		chain: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "verdict_gateway_chain_duration_seconds",
+			Help: "Time spent in chain policies, by service and part: request (rewrite to balancer) and log (post_action and log).",
+			Buckets: []float64{.000005, .00001, .000025, .00005, .0001, .00025, .0005, .001,
+				.0025, .005, .01, .05},
+		}, []string{"service", "part"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.failures, m.upstream, m.chain} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("gateway metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// statusText holds the label value of every status, so counting a
+// request does not format a number.
+var statusText = func() (t [600]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return
+}()
+
+func (m *metrics) request(service string, status int) {
+	s := "other"
+	if status >= 0 && status < len(statusText) {
+		s = statusText[status]
+	}
+	m.requests.WithLabelValues(service, s).Inc()
+}
+
+func (m *metrics) observeUpstream(service string, d time.Duration) {
+	m.upstream.WithLabelValues(service).Observe(d.Seconds())
+}
+
+func (m *metrics) observeChain(service, part string, d time.Duration) {
+	m.chain.WithLabelValues(service, part).Observe(d.Seconds())
+}
+
+func (m *metrics) onFailure(service string) func(policy string, phase chain.Phase, err error) {
+	return func(policy string, phase chain.Phase, _ error) {
+		m.failures.WithLabelValues(service, policy, phase.String()).Inc()
+	}
+}

@@ -1,0 +1,273 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/config"
+)
+
+// ServeHTTP runs one request through its chain: rewrite, access and
+// content, then either the proxied or the local response through the
+// header and body filters, then post_action and log.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := g.acquire()
+	defer st.release()
+
+	svc := st.lookup(requestHost(r.Host))
+	ch, logger, id := st.global, g.logger, ""
+	if svc != nil {
+		ch, logger, id = svc.chain, svc.logger, svc.id
+	}
+	ctx := chain.NewContext(r, clientIP(r.RemoteAddr), logger, ch.Exports())
+	if svc != nil {
+		ctx.ServiceID = svc.id
+		ctx.Service = svc.cfg
+	} else {
+		// The global chain still sees the request (its filters and log
+		// run), but nothing may answer it but this.
+		ctx.Exit(http.StatusNotFound, "no service for host "+strconv.Quote(ctx.Original.Host)+"\n")
+	}
+
+	t0 := time.Now()
+	ch.Rewrite(ctx)
+	ch.Access(ctx)
+	ch.Content(ctx)
+	abort := false
+	if ctx.Proxying() {
+		ch.Balance(ctx)
+	}
+	g.metrics.observeChain(id, "request", time.Since(t0))
+	if ctx.Proxying() {
+		abort = g.proxy(w, ctx, ch, st, id)
+	} else {
+		g.writeLocal(w, ctx, ch)
+	}
+	t1 := time.Now()
+	ch.PostAction(ctx)
+	ch.Log(ctx)
+	g.metrics.observeChain(id, "log", time.Since(t1))
+	g.metrics.request(id, ctx.Response.Status)
+	if abort {
+		// The response was cut short after its header went out: closing
+		// the connection is the only way left to tell the client.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// writeLocal sends a response produced by a policy (or by no policy: 200
+// with an empty body) through the header and body filters.
+func (g *Gateway) writeLocal(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain) {
+	if ctx.Response.Status == 0 {
+		ctx.Response.Status = http.StatusOK
+	}
+	ch.HeaderFilter(ctx)
+	body := ctx.Response.Body
+	if ch.HasBodyFilters() {
+		out, err := ch.BodyFilter(ctx, body, true)
+		if err == nil {
+			body = out
+		} else {
+			body = nil // the chain replaced the response with its fail status
+		}
+	}
+	h := w.Header()
+	for k, v := range ctx.Response.Header {
+		h[k] = v
+	}
+	h.Del("Transfer-Encoding")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(ctx.Response.Status)
+	if len(body) > 0 && ctx.Request.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// hopHeaders are the headers of one connection, never forwarded.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func removeHopHeaders(h http.Header) {
+	if c := h["Connection"]; len(c) > 0 {
+		for _, v := range c {
+			for _, name := range strings.Split(v, ",") {
+				if name = strings.TrimSpace(name); name != "" {
+					h.Del(name)
+				}
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		if _, ok := h[k]; ok {
+			delete(h, k)
+		}
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// proxy sends the request to ctx.Upstream and streams the answer back
+// through the filters. It reports whether the response had to be cut
+// short after its header was sent.
+func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain, st *state, id string) (abort bool) {
+	up := ctx.Upstream
+	out := ctx.Request
+	timeouts := effectiveTimeouts(ctx, up, &st.settings)
+
+	target := up.URL
+	out.URL.Scheme = target.Scheme
+	out.URL.Host = target.Host
+	out.URL.Path, out.URL.RawPath = joinPath(target, out.URL)
+	if target.RawQuery != "" {
+		out.URL.RawQuery = target.RawQuery
+	}
+	out.Host = target.Host
+	if up.Host != "" {
+		out.Host = up.Host
+	}
+	out.RequestURI = ""
+	out.Close = false
+	if out.ContentLength == 0 {
+		out.Body = nil
+	}
+	removeHopHeaders(out.Header)
+	out.Header["X-Real-Ip"] = []string{ctx.ClientIP}
+
+	tr := g.transports.get(target.Scheme, target.Host, timeouts)
+	start := time.Now()
+	resp, err := tr.RoundTrip(out)
+	g.metrics.observeUpstream(id, time.Since(start))
+	if err != nil {
+		status, msg := http.StatusBadGateway, "the upstream could not be reached"
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
+		}
+		if errors.Is(err, context.Canceled) {
+			status, msg = 499, "the client went away"
+		}
+		ctx.Logger.Warn("upstream request failed", "upstream", target.Host, "error", err.Error())
+		ctx.Response = chain.Response{Status: status, Header: make(http.Header), Body: []byte(msg + "\n")}
+		ctx.Response.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		g.writeLocal(w, ctx, ch)
+		return false
+	}
+	defer resp.Body.Close()
+
+	removeHopHeaders(resp.Header)
+	ctx.Response.Status = resp.StatusCode
+	ctx.Response.Header = resp.Header
+	ctx.Response.Body = nil
+	ch.HeaderFilter(ctx)
+	if ctx.Failed() != nil {
+		g.writeLocal(w, ctx, ch)
+		return false
+	}
+	filters := ch.HasBodyFilters()
+	h := w.Header()
+	for k, v := range ctx.Response.Header {
+		h[k] = v
+	}
+	if filters {
+		// The filters may change the body's length.
+		delete(h, "Content-Length")
+	}
+	w.WriteHeader(ctx.Response.Status)
+
+	flusher, _ := w.(http.Flusher)
+	flush := resp.ContentLength < 0 && flusher != nil
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
+			if filters {
+				if chunk, err = ch.BodyFilter(ctx, chunk, false); err != nil {
+					return true
+				}
+			}
+			if len(chunk) > 0 {
+				if _, werr := w.Write(chunk); werr != nil {
+					return false // the client went away
+				}
+				if flush {
+					flusher.Flush()
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			ctx.Logger.Warn("upstream response cut short", "upstream", target.Host, "error", rerr.Error())
+			return true
+		}
+	}
+	if filters {
+		last, err := ch.BodyFilter(ctx, nil, true)
+		if err != nil {
+			return true
+		}
+		if len(last) > 0 {
+			_, _ = w.Write(last)
+		}
+	}
+	return false
+}
+
+// joinPath puts the upstream URL's path before the request's: base /foo
+// and request /bar give /foo/bar, request / gives /foo exactly.
+func joinPath(bu, ru *url.URL) (path, rawPath string) {
+	bp := bu.Path
+	if bp == "" || bp == "/" {
+		return ru.Path, ru.RawPath
+	}
+	if ru.Path == "" || ru.Path == "/" {
+		return bp, bu.RawPath
+	}
+	bp = strings.TrimSuffix(bp, "/")
+	if bu.RawPath == "" && ru.RawPath == "" {
+		return bp + ru.Path, ""
+	}
+	return bp + ru.Path, strings.TrimSuffix(bu.EscapedPath(), "/") + ru.EscapedPath()
+}
+
+// effectiveTimeouts picks each timeout from the request (a policy's
+// choice), else the upstream, else the gateway's setting.
+func effectiveTimeouts(ctx *chain.Context, up *chain.Upstream, s *config.Gateway) chain.Timeouts {
+	t := chain.Timeouts{Connect: s.ConnectTimeout, Send: s.SendTimeout, Read: s.ReadTimeout}
+	if up.ConnectTimeout > 0 {
+		t.Connect = up.ConnectTimeout
+	}
+	if up.SendTimeout > 0 {
+		t.Send = up.SendTimeout
+	}
+	if up.ReadTimeout > 0 {
+		t.Read = up.ReadTimeout
+	}
+	if o := ctx.UpstreamTimeouts; o != (chain.Timeouts{}) {
+		if o.Connect > 0 {
+			t.Connect = o.Connect
+		}
+		if o.Send > 0 {
+			t.Send = o.Send
+		}
+		if o.Read > 0 {
+			t.Read = o.Read
+		}
+	}
+	return t
+}

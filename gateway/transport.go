@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/verdict-policy/verdict/chain"
+)
+
+// transports keeps one tuned http.Transport per upstream and set of
+// timeouts, shared across reloads so that kept-alive connections survive
+// a configuration change.
+type transports struct {
+	mu sync.RWMutex
+	m  map[transportKey]*http.Transport
+}
+
+type transportKey struct {
+	scheme, host string
+	timeouts     chain.Timeouts
+}
+
+func newTransports() *transports { return &transports{m: map[transportKey]*http.Transport{}} }
+
+// maxIdlePerUpstream is how many idle connections to one upstream are kept
+// for reuse: enough for a busy gateway to keep every connection alive.
+const maxIdlePerUpstream = 1024
+
+func (ts *transports) get(scheme, host string, t chain.Timeouts) *http.Transport {
+	k := transportKey{scheme, host, t}
+	ts.mu.RLock()
+	tr := ts.m[k]
+	ts.mu.RUnlock()
+	if tr != nil {
+		return tr
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if tr = ts.m[k]; tr != nil {
+		return tr
+	}
+	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	idle := 90 * time.Second
+	if t.Read > 0 && t.Read < idle {
+		idle = t.Read
+	}
+	tr = &http.Transport{
+		Proxy: nil, // the gateway talks to its upstreams directly
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &deadlineConn{Conn: c, read: t.Read, send: t.Send}, nil
+		},
+		MaxIdleConns:          0, // no overall limit
+		MaxIdleConnsPerHost:   maxIdlePerUpstream,
+		IdleConnTimeout:       idle,
+		ResponseHeaderTimeout: t.Read,
+		ExpectContinueTimeout: time.Second,
+		TLSHandshakeTimeout:   t.Connect,
+		DisableCompression:    true, // pass the client's Accept-Encoding through
+		WriteBufferSize:       16 << 10,
+		ReadBufferSize:        16 << 10,
+	}
+	ts.m[k] = tr
+	return tr
+}
+
+// closeIdle closes the idle connections of every transport.
+func (ts *transports) closeIdle() {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	for _, tr := range ts.m {
+		tr.CloseIdleConnections()
+	}
+}
+
+// deadlineConn gives every read and write on an upstream connection its
+// own deadline, as nginx's proxy_read_timeout and proxy_send_timeout do:
+// the time allowed between two successive operations, not for the whole
+// response, so long streams are fine while they keep moving.
+type deadlineConn struct {
+	net.Conn
+	read, send time.Duration
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	if c.read > 0 {
+		if err := c.Conn.SetReadDeadline(time.Now().Add(c.read)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	if c.send > 0 {
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.send)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Write(p)
+}

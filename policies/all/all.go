@@ -1,0 +1,10 @@
+// Package all registers every builtin chain policy. Import it for its side
+// effect wherever chains are built from configuration:
+//
+//	import _ "github.com/verdict-policy/verdict/policies/all"
+package all
+
+import (
+	_ "github.com/verdict-policy/verdict/policies/apicast"
+	_ "github.com/verdict-policy/verdict/policies/echo"
+)
