@@ -37,6 +37,7 @@ func newDoors(deps doorDeps) ([]frontDoor, error) {
 	var doors []frontDoor
 	doors = append(doors, pexip.New(deps.logger, deps.registry))
 	doors = append(doors, authz.New(deps.logger))
+	doors = append(doors, newGatewayDoor(deps))
 	return doors, nil
 }
 
