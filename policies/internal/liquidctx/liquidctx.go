@@ -74,6 +74,9 @@ func MustCompile(value, valueType string) *Template {
 // IsPlain reports whether the value is used as is, without rendering.
 func (t *Template) IsPlain() bool { return t.tpl == nil }
 
+// Mentions reports whether the template uses the variable name.
+func (t *Template) Mentions(name string) bool { return contains(t.names, name) }
+
 // Source returns the value as configured.
 func (t *Template) Source() string { return t.source }
 
