@@ -212,6 +212,9 @@ func (s *Server) Listen() error {
 				s.listenErr = fmt.Errorf("grpc listener: %w", s.listenErr)
 			}
 		}
+		if s.listenErr == nil {
+			s.listenErr = s.listenGateway()
+		}
 	})
 	return s.listenErr
 }
@@ -252,6 +255,9 @@ func (s *Server) Run(ctx context.Context) error {
 		s.httpServer(s.adminHandler()),
 	}
 	listeners := []net.Listener{s.policyLn, s.adminLn}
+	if srv, ln := s.gatewayServer(); ln != nil {
+		servers, listeners = append(servers, srv), append(listeners, ln)
+	}
 	serveErr := make(chan error, len(servers)+1)
 	for i, srv := range servers {
 		go func() {
@@ -362,6 +368,7 @@ func (s *Server) adminHandler() http.Handler {
 		reply.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.HandleFunc("/v1/reload", s.serveReload)
+	mux.HandleFunc(policiesPath, s.servePolicies)
 	mux.HandleFunc("/", reply.NotFound)
 	return mux
 }

@@ -1,0 +1,146 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/gateway"
+	"github.com/verdict-policy/verdict/internal/reply"
+	_ "github.com/verdict-policy/verdict/policies/all" // every builtin chain policy
+)
+
+// policiesPath lists the registered chain policies on the admin listener.
+const policiesPath = "/v1/policies"
+
+// gatewayDoor puts the API gateway through the same prepare-then-install
+// reload as the front doors; it serves on a listener of its own rather
+// than on the policy listener.
+type gatewayDoor struct {
+	gw     *gateway.Gateway
+	err    error
+	logger *slog.Logger
+	ln     net.Listener
+}
+
+func newGatewayDoor(deps doorDeps) *gatewayDoor {
+	gw, err := gateway.New(gateway.Options{Logger: deps.logger.With("listener", "gateway"), Registerer: deps.registry})
+	return &gatewayDoor{gw: gw, err: err, logger: deps.logger}
+}
+
+// Patterns is empty: nothing of the gateway is on the policy listener.
+func (d *gatewayDoor) Patterns() []string { return nil }
+
+func (d *gatewayDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.gw.ServeHTTP(w, r) }
+
+// Prepare builds the gateway's chains for cfg.
+func (d *gatewayDoor) Prepare(cfg *config.Config, docs []config.Document) (func(), error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	install, err := d.gw.Prepare(cfg, docs)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		install()
+		if d.ln == nil && cfg.Gateway.Enabled() {
+			d.logger.Warn("the configuration now has services, but the gateway listener starts only at start-up; restart to serve them")
+		}
+	}, nil
+}
+
+func (s *Server) gatewayDoor() *gatewayDoor {
+	for _, d := range s.doors {
+		if g, ok := d.(*gatewayDoor); ok {
+			return g
+		}
+	}
+	return nil
+}
+
+// listenGateway binds the gateway listener when the configuration has
+// services or a global chain. On failure it closes the other listeners.
+func (s *Server) listenGateway() error {
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	d := s.gatewayDoor()
+	if d == nil || !cfg.Gateway.Enabled() {
+		return nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", cfg.GatewayAddr())
+	if err != nil {
+		for _, l := range []net.Listener{s.policyLn, s.adminLn, s.grpcLn} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return fmt.Errorf("gateway listener: %w", err)
+	}
+	d.ln = ln
+	return nil
+}
+
+// GatewayAddr returns the bound address of the gateway listener, or ""
+// when there is none.
+func (s *Server) GatewayAddr() string {
+	if d := s.gatewayDoor(); d != nil {
+		return addrOf(d.ln)
+	}
+	return ""
+}
+
+// gatewayServer returns the gateway's server and listener, or nils when
+// the gateway does not listen.
+func (s *Server) gatewayServer() (*http.Server, net.Listener) {
+	d := s.gatewayDoor()
+	if d == nil || d.ln == nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	maxHeader := s.cfg.Gateway.WithDefaults().MaxHeaderBytes
+	s.mu.Unlock()
+	s.logger.Info("gateway listening", "gateway", addrOf(d.ln))
+	// No read or write timeout for the whole exchange: proxied bodies may
+	// stream for long. The upstream side has per-operation timeouts.
+	return &http.Server{
+		Handler:           d.gw,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeader,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}, d.ln
+}
+
+// policyListing is one registered chain policy in GET /v1/policies.
+type policyListing struct {
+	Name     string          `json:"name"`
+	Version  string          `json:"version"`
+	Manifest json.RawMessage `json:"manifest"`
+}
+
+// servePolicies lists every registered chain policy with its manifest, so
+// that a user interface can build configuration forms from the schemas.
+func (s *Server) servePolicies(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		reply.MethodNotAllowed(w, r, http.MethodGet)
+		return
+	}
+	var out []policyListing
+	for _, f := range chain.Registered() {
+		m := f.Manifest
+		if len(m) == 0 {
+			m = json.RawMessage("null")
+		}
+		out = append(out, policyListing{Name: f.Name, Version: f.Version, Manifest: m})
+	}
+	reply.JSON(w, http.StatusOK, map[string]any{"policies": out})
+}
