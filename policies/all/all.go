@@ -6,8 +6,8 @@ package all
 
 import (
 	_ "github.com/verdict-policy/verdict/policies/apicast"
-	_ "github.com/verdict-policy/verdict/policies/echo"
 	_ "github.com/verdict-policy/verdict/policies/cors"
+	_ "github.com/verdict-policy/verdict/policies/echo"
 	_ "github.com/verdict-policy/verdict/policies/headers"
 	_ "github.com/verdict-policy/verdict/policies/ip_check"
 	_ "github.com/verdict-policy/verdict/policies/maintenance_mode"
