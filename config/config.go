@@ -48,6 +48,8 @@ type Config struct {
 	// Gateway holds the services, the global policy chain and the gateway
 	// settings (the top-level services, policy_chain and gateway keys).
 	Gateway Gateway
+	// PolicyLoadPath says where custom Lua chain policies are found.
+	PolicyLoadPath PolicyLoadPath
 
 	// File is the configuration file as it was named to Load or Parse.
 	File string

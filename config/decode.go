@@ -119,17 +119,18 @@ func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
 
 func (d *decoder) config(n *yaml.Node, c *Config) {
 	d.fields(n, "", map[string]func(*yaml.Node, string){
-		"listen":       func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
-		"limits":       func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
-		"store":        func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
-		"policies":     func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
-		"pexip":        func(v *yaml.Node, f string) { d.pexip(v, f, &c.Pexip) },
-		"authz":        func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
-		"messages":     func(v *yaml.Node, f string) { d.messages(v, f, &c.Messages) },
-		"services":     func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
-		"policy_chain": func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
-		"gateway":      func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },
-		"oidc":         func(v *yaml.Node, f string) { d.list(v, f, func(int, *yaml.Node, string) {}) },
+		"listen":           func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
+		"limits":           func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
+		"store":            func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
+		"policies":         func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
+		"pexip":            func(v *yaml.Node, f string) { d.pexip(v, f, &c.Pexip) },
+		"authz":            func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
+		"messages":         func(v *yaml.Node, f string) { d.messages(v, f, &c.Messages) },
+		"services":         func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
+		"policy_chain":     func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
+		"gateway":          func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },
+		"policy_load_path": func(v *yaml.Node, f string) { d.policyLoadPath(v, f, &c.PolicyLoadPath) },
+		"oidc":             func(v *yaml.Node, f string) { d.list(v, f, func(int, *yaml.Node, string) {}) },
 	})
 }
 

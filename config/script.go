@@ -1,0 +1,140 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// PolicyLoadPathEnv names the environment variable that replaces the
+// configuration's policy_load_path: directories separated by ':'.
+const PolicyLoadPathEnv = "VERDICT_POLICY_LOAD_PATH"
+
+// PolicyLoadPath says where custom (Lua) chain policies are found and how
+// they run. It is policy_load_path in the file, either a list of
+// directories, a string of directories separated by ':', or a mapping:
+//
+//	policy_load_path:
+//	  paths: [policies, /opt/verdict/policies]
+//	  budget: 50ms        # time one phase call may take
+//	  max_bytes: 1048576  # largest string the library builds for a script
+//	  pool_size: 256      # idle Lua states kept per policy instance
+type PolicyLoadPath struct {
+	// Paths lists the directories as written, each holding NAME/VERSION
+	// folders.
+	Paths []string
+	// Budget bounds one phase call; zero means the runtime's default.
+	Budget time.Duration
+	// MaxBytes bounds the strings built for a script; zero means the
+	// runtime's default.
+	MaxBytes int
+	// PoolSize is the number of idle Lua states kept per policy instance;
+	// zero means the runtime's default.
+	PoolSize int
+	// Line and Column locate the field in the configuration file.
+	Line, Column int
+}
+
+// PolicyDirs returns the directories custom policies are loaded from, in
+// order: those of VERDICT_POLICY_LOAD_PATH when it is set (relative to
+// the working directory), else those of the file, resolved against the
+// file's directory.
+func (c *Config) PolicyDirs() []string {
+	if env, ok := os.LookupEnv(PolicyLoadPathEnv); ok {
+		return splitPaths(env)
+	}
+	if c.fsys != nil {
+		return nil // the built-in configuration names none
+	}
+	out := make([]string, 0, len(c.PolicyLoadPath.Paths))
+	for _, p := range c.PolicyLoadPath.Paths {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(c.dir, p)
+		}
+		out = append(out, filepath.Clean(p))
+	}
+	return out
+}
+
+// splitPaths splits a ':'-separated list of directories, skipping empty
+// elements.
+func splitPaths(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ":") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, filepath.Clean(p))
+		}
+	}
+	return out
+}
+
+func (d *decoder) policyLoadPath(n *yaml.Node, field string, lp *PolicyLoadPath) {
+	lp.Line, lp.Column = n.Line, n.Column
+	paths := func(v *yaml.Node, f string) {
+		switch {
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!str":
+			lp.Paths = splitPaths(v.Value)
+			if len(lp.Paths) == 0 {
+				d.errorf(v, f, "names no directory")
+			}
+		case v.Kind == yaml.SequenceNode:
+			for i, e := range v.Content {
+				s, ok := d.str(resolve(e), join(f, strconv.Itoa(i)))
+				if !ok {
+					continue
+				}
+				if strings.TrimSpace(s) == "" {
+					d.errorf(e, join(f, strconv.Itoa(i)), "an empty directory name")
+					continue
+				}
+				lp.Paths = append(lp.Paths, s)
+			}
+		default:
+			d.errorf(v, f, "must be a list of directories, or a string of them separated by ':', not %s", kindName(v))
+		}
+	}
+	positive := func(v *yaml.Node, f string, dst *int) {
+		var x int
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || v.Decode(&x) != nil || x <= 0 {
+			d.errorf(v, f, "must be a whole number above 0, not %s", describe(v))
+			return
+		}
+		*dst = x
+	}
+	if n.Kind != yaml.MappingNode {
+		paths(n, field)
+		return
+	}
+	d.fields(n, field, map[string]func(*yaml.Node, string){
+		"paths": paths,
+		"budget": func(v *yaml.Node, f string) {
+			s, ok := d.str(v, f)
+			if !ok {
+				return
+			}
+			dur, err := time.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				d.errorf(v, f, "must be a duration above 0 such as 50ms, not %q", s)
+				return
+			}
+			if dur > time.Minute {
+				d.errorf(v, f, "must be at most 1m, not %s", dur)
+				return
+			}
+			lp.Budget = dur
+		},
+		"max_bytes": func(v *yaml.Node, f string) { positive(v, f, &lp.MaxBytes) },
+		"pool_size": func(v *yaml.Node, f string) { positive(v, f, &lp.PoolSize) },
+	})
+}
+
+func describe(v *yaml.Node) string {
+	if v.Kind == yaml.ScalarNode {
+		return strconv.Quote(v.Value)
+	}
+	return kindName(v)
+}
