@@ -11,5 +11,8 @@ import (
 	_ "github.com/verdict-policy/verdict/policies/headers"
 	_ "github.com/verdict-policy/verdict/policies/ip_check"
 	_ "github.com/verdict-policy/verdict/policies/maintenance_mode"
+	_ "github.com/verdict-policy/verdict/policies/phase_logger"
+	_ "github.com/verdict-policy/verdict/policies/upstream"
+	_ "github.com/verdict-policy/verdict/policies/upstream_connection"
 	_ "github.com/verdict-policy/verdict/policies/url_rewriting"
 )
