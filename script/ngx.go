@@ -82,16 +82,20 @@ func (st *state) openNgx() *lua.LTable {
 		"get_phase":     func(L *lua.LState) int { L.Push(lua.LString(st.phase.String())); return 1 },
 		"encode_base64": ngxEncodeBase64,
 		"decode_base64": ngxDecodeBase64,
-		"md5":           func(L *lua.LState) int { s := md5.Sum([]byte(L.CheckString(1))); L.Push(lua.LString(hex.EncodeToString(s[:]))); return 1 },
-		"md5_bin":       func(L *lua.LState) int { s := md5.Sum([]byte(L.CheckString(1))); L.Push(lua.LString(s[:])); return 1 },
-		"sha1_bin":      func(L *lua.LState) int { s := sha1.Sum([]byte(L.CheckString(1))); L.Push(lua.LString(s[:])); return 1 },
-		"hmac_sha1":     ngxHMACSHA1,
-		"crc32_short":   ngxCRC32,
-		"crc32_long":    ngxCRC32,
-		"escape_uri":    func(L *lua.LState) int { L.Push(lua.LString(url.QueryEscape(L.CheckString(1)))); return 1 },
-		"unescape_uri":  ngxUnescapeURI,
-		"encode_args":   st.ngxEncodeArgs,
-		"decode_args":   func(L *lua.LState) int { L.Push(st.argsTable(L.CheckString(1))); return 1 },
+		"md5": func(L *lua.LState) int {
+			s := md5.Sum([]byte(L.CheckString(1)))
+			L.Push(lua.LString(hex.EncodeToString(s[:])))
+			return 1
+		},
+		"md5_bin":      func(L *lua.LState) int { s := md5.Sum([]byte(L.CheckString(1))); L.Push(lua.LString(s[:])); return 1 },
+		"sha1_bin":     func(L *lua.LState) int { s := sha1.Sum([]byte(L.CheckString(1))); L.Push(lua.LString(s[:])); return 1 },
+		"hmac_sha1":    ngxHMACSHA1,
+		"crc32_short":  ngxCRC32,
+		"crc32_long":   ngxCRC32,
+		"escape_uri":   func(L *lua.LState) int { L.Push(lua.LString(url.QueryEscape(L.CheckString(1)))); return 1 },
+		"unescape_uri": ngxUnescapeURI,
+		"encode_args":  st.ngxEncodeArgs,
+		"decode_args":  func(L *lua.LState) int { L.Push(st.argsTable(L.CheckString(1))); return 1 },
 	}
 	for name, fn := range fns {
 		ngx.RawSetString(name, L.NewFunction(fn))
@@ -431,20 +435,33 @@ func (st *state) openNgxReq() *lua.LTable {
 	L := st.L
 	t := L.NewTable()
 	for name, fn := range map[string]lua.LGFunction{
-		"get_headers":   st.reqGetHeaders,
-		"set_header":    st.reqSetHeader,
-		"clear_header":  st.reqClearHeader,
-		"get_method":    func(L *lua.LState) int { L.Push(lua.LString(st.request("ngx.req.get_method").Request.Method)); return 1 },
-		"set_method":    st.reqSetMethod,
-		"get_uri_args":  func(L *lua.LState) int { L.Push(st.argsTable(st.request("ngx.req.get_uri_args").Request.URL.RawQuery)); return 1 },
+		"get_headers":  st.reqGetHeaders,
+		"set_header":   st.reqSetHeader,
+		"clear_header": st.reqClearHeader,
+		"get_method": func(L *lua.LState) int {
+			L.Push(lua.LString(st.request("ngx.req.get_method").Request.Method))
+			return 1
+		},
+		"set_method": st.reqSetMethod,
+		"get_uri_args": func(L *lua.LState) int {
+			L.Push(st.argsTable(st.request("ngx.req.get_uri_args").Request.URL.RawQuery))
+			return 1
+		},
 		"set_uri_args":  st.reqSetURIArgs,
 		"set_uri":       st.reqSetURI,
 		"read_body":     st.reqReadBody,
 		"get_body_data": st.reqGetBodyData,
 		"get_post_args": st.reqGetPostArgs,
 		"discard_body":  func(*lua.LState) int { return 0 },
-		"http_version":  func(L *lua.LState) int { r := st.request("ngx.req.http_version").Request; L.Push(lua.LNumber(float64(r.ProtoMajor) + float64(r.ProtoMinor)/10)); return 1 },
-		"start_time":    func(L *lua.LState) int { L.Push(lua.LNumber(float64(st.request("ngx.req.start_time").Start.UnixMilli()) / 1000)); return 1 },
+		"http_version": func(L *lua.LState) int {
+			r := st.request("ngx.req.http_version").Request
+			L.Push(lua.LNumber(float64(r.ProtoMajor) + float64(r.ProtoMinor)/10))
+			return 1
+		},
+		"start_time": func(L *lua.LState) int {
+			L.Push(lua.LNumber(float64(st.request("ngx.req.start_time").Start.UnixMilli()) / 1000))
+			return 1
+		},
 	} {
 		t.RawSetString(name, L.NewFunction(fn))
 	}

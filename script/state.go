@@ -50,7 +50,7 @@ type state struct {
 // context: the Go value it was last copied to, so in-place changes are
 // copied again at the end of the phase call.
 type sharedTable struct {
-	t  *lua.LTable
+	t   *lua.LTable
 	val any
 }
 
