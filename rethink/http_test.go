@@ -1,0 +1,182 @@
+package rethink
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// seedRules are the seed's first two rules.
+const seedRules = `[
+  {"id": "limit-address-request", "target": {"msgType": {"equals": "addressAllocation"}},
+   "condition": {"actType": {"equals": "create"}, "valueNumber": {"moreThan": 1}}, "effect": "deny"},
+  {"id": "limit-address-response", "target": {"msgType": {"equals": "addressAllocation"}},
+   "condition": {"actType": {"equals": "response"}, "valueAllocate": {"moreThan": 1}}, "effect": "permit",
+   "obligations": {"limitNumber": {"valueAllocated": 1}}}]`
+
+const (
+	allocRequest = `{"id": 1, "type": "create", "from": "runtime://hjiang-rethink.com/r/address-allocation",
+	  "to": "domain://msg-node.hjiang-rethink.com/address-allocation", "body": {"value": {"number": 2}}}`
+	allocReply = `{"id": 1, "type": "response", "from": "domain://msg-node.hjiang-rethink.com/address-allocation",
+	  "to": "runtime://hjiang-rethink.com/r/address-allocation", "body": {"code": 200, "value": {"allocated": ["a", "b"]}}}`
+)
+
+func testServer(t *testing.T, limits HandlerLimits) *httptest.Server {
+	t.Helper()
+	e, err := New(compile(t, seedRules), Config{Domain: "hjiang-rethink.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler()
+	h.Install(e, limits)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestHTTPDecide(t *testing.T) {
+	srv := testServer(t, HandlerLimits{})
+	status, body := post(t, srv.URL+DecidePath, `{"message": `+allocRequest+`}`)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var a Answer
+	if err := json.Unmarshal([]byte(body), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Decision != "deny" || a.Forward || a.Message != nil || a.Reply["to"] != "runtime://hjiang-rethink.com/r/address-allocation" {
+		t.Errorf("request for two addresses: %s", body)
+	}
+
+	status, body = post(t, srv.URL+DecidePath, `{"message": `+allocReply+`, "direction": "egress"}`)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	want := `{"decision":"permit","obligations":[{"name":"limitNumber","params":{"valueAllocated":1}}],"advice":[],` +
+		`"path":"PolicySet 1 | Policy 1 | Rule limit-address-response","forward":true,` +
+		`"message":{"body":{"auth":true,"code":200,"value":{"allocated":["a"]}},"from":"domain://msg-node.hjiang-rethink.com/address-allocation","id":1,"to":"runtime://hjiang-rethink.com/r/address-allocation","type":"response"},` +
+		`"reply":null}` + "\n"
+	if body != want {
+		t.Errorf("reply with two addresses:\n got  %s want %s", body, want)
+	}
+
+	// The caller's attributes override the computed ones.
+	_, body = post(t, srv.URL+DecidePath, `{"message": `+allocRequest+`, "attributes": {"<valueNumber>": 1}}`)
+	if !strings.Contains(body, `"decision":"not_applicable"`) {
+		t.Errorf("with valueNumber overridden to 1: %s", body)
+	}
+	// explain adds the trace.
+	_, body = post(t, srv.URL+DecidePath, `{"message": `+allocRequest+`, "explain": true}`)
+	if !strings.Contains(body, `"trace":[`) {
+		t.Errorf("explain: %s", body)
+	}
+}
+
+func TestHTTPBatch(t *testing.T) {
+	srv := testServer(t, HandlerLimits{MaxBatch: 3})
+	status, body := post(t, srv.URL+DecideBatchPath, `[
+	  {"message": `+allocRequest+`},
+	  {"message": "not an object"},
+	  {"message": `+allocReply+`, "direction": "egress"}]`)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var items []map[string]any
+	if err := json.Unmarshal([]byte(body), &items); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if len(items) != 3 {
+		t.Fatalf("%d answers, want 3: %s", len(items), body)
+	}
+	if items[0]["decision"] != "deny" || items[2]["decision"] != "permit" {
+		t.Errorf("order not kept: %s", body)
+	}
+	if e, ok := items[1]["error"].(map[string]any); !ok || !strings.Contains(e["message"].(string), `request 1: "message" must be a JSON object`) {
+		t.Errorf("bad item: %v", items[1])
+	}
+	status, body = post(t, srv.URL+DecideBatchPath, `[{}, {}, {}, {}]`)
+	if status != 400 || !strings.Contains(body, "at most 3") {
+		t.Errorf("too long a batch: %d %s", status, body)
+	}
+}
+
+func TestHTTPBadInput(t *testing.T) {
+	srv := testServer(t, HandlerLimits{MaxBodyBytes: 1024})
+	huge := `{"message": {"id": 1, "type": "create", "from": "a://b/c", "to": "a://b/d", "body": {"pad": "` + strings.Repeat("x", 2000) + `"}}}`
+	tests := []struct {
+		name, path, body string
+		status           int
+		code, message    string
+	}{
+		{"not JSON", DecidePath, `hello`, 400, "invalid_request", "a request must be a JSON object"},
+		{"empty", DecidePath, ``, 400, "invalid_request", "the request body is empty"},
+		{"truncated", DecidePath, `{"message": {"id": 1`, 400, "invalid_request", "ends before it is complete"},
+		{"trailing data", DecidePath, `{"message": ` + allocRequest + `} {}`, 400, "invalid_request", "unexpected data after the JSON object"},
+		{"no message", DecidePath, `{"direction": "ingress"}`, 400, "invalid_request", `"message" is required`},
+		{"null message", DecidePath, `{"message": null}`, 400, "invalid_request", `"message" is required`},
+		{"message is a list", DecidePath, `{"message": [1]}`, 400, "invalid_request", `"message" must be a JSON object`},
+		{"bad direction", DecidePath, `{"message": ` + allocRequest + `, "direction": "sideways"}`, 400, "invalid_request", `"direction": direction "sideways" is neither ingress nor egress`},
+		{"direction not a string", DecidePath, `{"message": ` + allocRequest + `, "direction": 1}`, 400, "invalid_request", `field "direction" must be a string, not number`},
+		{"unknown field", DecidePath, `{"message": ` + allocRequest + `, "policy": "x"}`, 400, "invalid_request", `unknown field "policy"`},
+		{"unknown attribute", DecidePath, `{"message": ` + allocRequest + `, "attributes": {"colour": "red"}}`, 400, "invalid_request", `"colour" is not an attribute`},
+		{"attributes not an object", DecidePath, `{"message": ` + allocRequest + `, "attributes": [1]}`, 400, "invalid_request", `field "attributes" must be an object`},
+		{"huge", DecidePath, huge, 413, "body_too_large", "larger than the limit of 1024 bytes"},
+		{"batch not a list", DecideBatchPath, `{"message": {}}`, 400, "invalid_request", "the batch must be a JSON array"},
+		{"batch not JSON", DecideBatchPath, `[{"message": `, 400, "invalid_request", "the batch is not valid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := post(t, srv.URL+tt.path, tt.body)
+			if status != tt.status {
+				t.Errorf("status %d, want %d: %s", status, tt.status, body)
+			}
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal([]byte(body), &e); err != nil {
+				t.Fatalf("not the error envelope: %s", body)
+			}
+			if e.Error.Code != tt.code || !strings.Contains(e.Error.Message, tt.message) {
+				t.Errorf("error %+v, want code %s and a message containing %q", e.Error, tt.code, tt.message)
+			}
+		})
+	}
+
+	resp, err := http.Get(srv.URL + DecidePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
+		t.Errorf("GET: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+func TestHTTPNotConfigured(t *testing.T) {
+	srv := httptest.NewServer(NewHandler())
+	defer srv.Close()
+	status, body := post(t, srv.URL+DecidePath, `{"message": `+allocRequest+`}`)
+	if status != 404 || !strings.Contains(body, "not_configured") {
+		t.Errorf("%d %s", status, body)
+	}
+}
