@@ -6,6 +6,7 @@ package all
 
 import (
 	_ "github.com/verdict-policy/verdict/policies/apicast"
+	_ "github.com/verdict-policy/verdict/policies/authorize"
 	_ "github.com/verdict-policy/verdict/policies/cors"
 	_ "github.com/verdict-policy/verdict/policies/echo"
 	_ "github.com/verdict-policy/verdict/policies/headers"
