@@ -69,10 +69,10 @@ const (
 type originRule uint8
 
 const (
-	anyEchoed  originRule = iota // no allow_origin: allow and echo any origin
-	anyStar                      // "*"
-	exact                        // one origin, compared without regard to case
-	pattern                      // an anchored regular expression
+	anyEchoed originRule = iota // no allow_origin: allow and echo any origin
+	anyStar                     // "*"
+	exact                       // one origin, compared without regard to case
+	pattern                     // an anchored regular expression
 )
 
 // Policy handles CORS for a service. Header values are prepared at load as

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/verdict-policy/verdict/chain"
-	ipcheck "github.com/verdict-policy/verdict/policies/ip_check"
 	"github.com/verdict-policy/verdict/policies/internal/policytest"
+	ipcheck "github.com/verdict-policy/verdict/policies/ip_check"
 )
 
 func TestIPCheck(t *testing.T) {

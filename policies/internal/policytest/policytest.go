@@ -17,6 +17,11 @@ import (
 // policies left it and returns a response status, headers and body.
 type Upstream func(r *http.Request) (status int, header http.Header, body []byte)
 
+// Unreachable is the status an Upstream returns to act as a failed
+// upstream request: the gateway then answers 502 itself, as a local
+// response.
+const Unreachable = -1
+
 // Result is what a request came to.
 type Result struct {
 	// Context is the request's context after every phase.
@@ -52,54 +57,37 @@ func Build(tb testing.TB, entries ...chain.Entry) *chain.Chain {
 }
 
 // Run sends r through ch. Unless a policy answers or ends the request,
-// up answers it (nil: 200 with an empty body). The response body passes
-// through the body filters in chunks of chunk bytes (all at once when 0).
+// up answers it (nil: 200 with an empty body). As in the gateway, a local
+// answer's body passes through the body filters at once, and the
+// upstream's body streams through them in chunks of chunk bytes (all at
+// once when 0), then an empty last call.
 func Run(ch *chain.Chain, r *http.Request, clientIP string, up Upstream, chunk int) Result {
 	c := chain.NewContext(r, clientIP, nil, ch.Exports())
 	ch.Rewrite(c)
 	ch.Access(c)
 	ch.Content(c)
 	res := Result{Context: c}
+	var streamed []byte
 	if !c.Exited() && !c.Produced() {
 		// No content producer in the chain: behave like the apicast
 		// policy's proxying, so the policies under test see an upstream.
 		res.Proxied = true
-		if up != nil {
-			status, h, body := up(c.Request)
-			c.Response.Status = status
-			for k, v := range h {
-				c.Response.Header[k] = v
-			}
-			c.Response.Body = body
-		} else {
-			c.Response.Status = http.StatusOK
-		}
+		streamed = answer(c, up)
 	}
 	if c.Response.Status == 0 {
 		c.Response.Status = http.StatusOK
 	}
 	ch.HeaderFilter(c)
 	body := c.Response.Body
-	if ch.HasBodyFilters() {
-		var out []byte
-		step := chunk
-		if step <= 0 || step > len(body) {
-			step = len(body)
+	if streamed != nil && c.Failed() == nil {
+		// As the gateway does, a proxied body streams through the body
+		// filters whatever the header filters left in Response.Body.
+		body = streamed
+		if ch.HasBodyFilters() {
+			body, res.BodyErr = stream(ch, c, body, chunk)
 		}
-		for i := 0; ; i += step {
-			end := min(i+step, len(body))
-			eof := end >= len(body)
-			got, err := ch.BodyFilter(c, body[i:end], eof)
-			if err != nil {
-				res.BodyErr = err
-				break
-			}
-			out = append(out, got...)
-			if eof {
-				break
-			}
-		}
-		body = out
+	} else if ch.HasBodyFilters() {
+		body, res.BodyErr = ch.BodyFilter(c, body, true)
 	}
 	ch.PostAction(c)
 	ch.Log(c)
@@ -107,4 +95,45 @@ func Run(ch *chain.Chain, r *http.Request, clientIP string, up Upstream, chunk i
 	res.Header = c.Response.Header
 	res.Body = body
 	return res
+}
+
+// answer puts the upstream's answer in c and returns the body to stream.
+func answer(c *chain.Context, up Upstream) []byte {
+	if up == nil {
+		c.Response.Status = http.StatusOK
+		return []byte{}
+	}
+	status, h, body := up(c.Request)
+	if status == Unreachable {
+		c.Response.Status = http.StatusBadGateway
+		c.Response.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		c.Response.Body = []byte("the upstream could not be reached\n")
+		return nil
+	}
+	c.Response.Status = status
+	for k, v := range h {
+		c.Response.Header[k] = v
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return body
+}
+
+// stream passes body through the body filters in chunks, then makes the
+// last call with no data, as the gateway does with a proxied body.
+func stream(ch *chain.Chain, c *chain.Context, body []byte, chunk int) ([]byte, error) {
+	if chunk <= 0 {
+		chunk = max(len(body), 1)
+	}
+	var out []byte
+	for i := 0; i < len(body); i += chunk {
+		got, err := ch.BodyFilter(c, body[i:min(i+chunk, len(body))], false)
+		out = append(out, got...)
+		if err != nil {
+			return out, err
+		}
+	}
+	got, err := ch.BodyFilter(c, nil, true)
+	return append(out, got...), err
 }
