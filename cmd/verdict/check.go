@@ -1,8 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/gateway"
+	_ "github.com/verdict-policy/verdict/policies/all" // every builtin chain policy
 )
 
 func runCheck(e env, args []string) int {
@@ -27,6 +32,9 @@ func runCheck(e env, args []string) int {
 		fmt.Fprintf(e.stdout, "  body limit %d bytes, store %s\n", cfg.Limits.MaxBodyBytes, cfg.Store.Backend)
 	}
 	docs, err := cfg.Compile()
+	if gwErr := checkGateway(e, cfg, docs); gwErr != nil {
+		err = errors.Join(err, gwErr)
+	}
 	for _, d := range docs {
 		sets, policies, rules := d.Document.Counts()
 		fmt.Fprintf(e.stdout, "%s: %s, %s, %s\n", d.Name,
@@ -57,4 +65,22 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.Itoa(n) + " " + many
+}
+
+// checkGateway builds every policy chain of cfg as the gateway would, and
+// says what it found; the error lists every chain problem.
+func checkGateway(e env, cfg *config.Config, docs []config.Document) error {
+	if !cfg.Gateway.Enabled() {
+		return nil
+	}
+	gw, err := gateway.New(gateway.Options{})
+	if err != nil {
+		return err
+	}
+	if _, err := gw.Prepare(cfg, docs); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "gateway: %s, a global chain of %s\n",
+		plural(len(cfg.Gateway.Services), "service", "services"), plural(len(cfg.Gateway.PolicyChain), "policy", "policies"))
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -45,9 +46,18 @@ func runServe(e env, args []string) int {
 	return exitOK
 }
 
-// loadConfig loads the named configuration file, or the built-in one when
-// path is empty.
+// ConfigFileEnv names the environment variable APIcast users set to their
+// configuration file; it is read when --config is not given.
+const ConfigFileEnv = "THREESCALE_CONFIG_FILE"
+
+// loadConfig loads the named configuration file; without one, the file
+// named by THREESCALE_CONFIG_FILE, else the built-in configuration. An
+// APIcast configuration file ({"services": [...]}) is a configuration file
+// too: its services are the gateway's.
 func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		path = os.Getenv(ConfigFileEnv)
+	}
 	if path == "" {
 		return config.Default()
 	}
