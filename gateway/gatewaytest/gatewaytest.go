@@ -24,10 +24,12 @@ package gatewaytest
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -50,6 +52,7 @@ type Gateway struct {
 
 	dir    string
 	server *httptest.Server
+	logs   *logBuffer
 }
 
 // Start loads cfgYAML (a Verdict configuration in YAML or JSON; relative
@@ -59,11 +62,13 @@ type Gateway struct {
 func Start(t testing.TB, cfgYAML string) *Gateway {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	gw, err := gateway.New(gateway.Options{Registerer: reg})
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	gw, err := gateway.New(gateway.Options{Registerer: reg, Logger: logger})
 	if err != nil {
 		t.Fatalf("gatewaytest: %v", err)
 	}
-	g := &Gateway{Gateway: gw, Registry: reg, dir: t.TempDir()}
+	g := &Gateway{Gateway: gw, Registry: reg, dir: t.TempDir(), logs: logs}
 	if err := g.Reload(cfgYAML); err != nil {
 		t.Fatalf("gatewaytest: load the configuration: %v", err)
 	}
@@ -71,6 +76,29 @@ func Start(t testing.TB, cfgYAML string) *Gateway {
 	g.URL = g.server.URL
 	t.Cleanup(g.server.Close)
 	return g
+}
+
+// Logs returns the gateway's log lines so far, in slog's text format
+// (time=... level=INFO msg="..." service=1 ...), debug level included.
+func (g *Gateway) Logs() []string {
+	g.logs.mu.Lock()
+	defer g.logs.mu.Unlock()
+	text := strings.TrimSuffix(g.logs.buf.String(), "\n")
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
 }
 
 // Dir is the directory the configuration's relative paths resolve against;
