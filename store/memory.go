@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -315,7 +316,7 @@ func (m *Memory) Bucket(_ context.Context, key string, rate, burst float64) (Buc
 		}
 		b.excess, b.last = excess, now
 		// The bucket is empty again once its level has drained.
-		b.exp = now + int64(seconds((excess+1)/rate)) + int64(time.Second)
+		b.exp = now + int64(bucketTTL(excess, rate))
 	}
 	return r, nil
 }
@@ -374,6 +375,9 @@ func (m *Memory) AddEvent(_ context.Context, key string, d time.Duration) (int64
 		e = &eventLog{}
 		s.events[key] = e
 	}
+	if n := len(e.times); n > 0 && now < e.times[n-1] {
+		now = e.times[n-1] // the wall clock stepped back: keep the log sorted
+	}
 	e.trim(now - int64(d))
 	e.times = append(e.times, now)
 	e.exp = max(e.exp, now+int64(d))
@@ -393,22 +397,16 @@ func (m *Memory) CountEvents(_ context.Context, key string, d time.Duration) (in
 		return 0, nil
 	}
 	since := m.now().UnixNano() - int64(d)
-	n := 0
-	for i := len(e.times) - 1; i >= 0 && e.times[i] > since; i-- {
-		n++
-	}
-	return int64(n), nil
+	first, _ := slices.BinarySearch(e.times, since+1)
+	return int64(len(e.times) - first), nil
 }
 
-// trim drops the events at or before since.
+// trim drops the events at or before since. Slicing rather than copying
+// keeps each call cheap; append moves the live part to a new array when
+// the old one is used up, so the dead prefix is reclaimed then.
 func (e *eventLog) trim(since int64) {
-	i := 0
-	for i < len(e.times) && e.times[i] <= since {
-		i++
-	}
-	if i > 0 {
-		e.times = append(e.times[:0], e.times[i:]...)
-	}
+	i, _ := slices.BinarySearch(e.times, since+1)
+	e.times = e.times[i:]
 }
 
 // SetAdd implements Sets.

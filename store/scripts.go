@@ -61,7 +61,7 @@ if excess > burst then
   return {0, string.format('%.17g', excess)}
 end
 redis.call('HSET', KEYS[1], 'x', string.format('%.17g', excess), 't', string.format('%d', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((excess + 1) / rate * 1000) + 1000)
+redis.call('PEXPIRE', KEYS[1], math.min(math.ceil((excess + 1) / rate * 1000) + 1000, 31536000000))
 return {1, string.format('%.17g', excess)}
 `)
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -192,8 +193,8 @@ func checkLimit(op string, limit int64, d time.Duration) error {
 }
 
 func checkBucket(rate, burst float64) error {
-	if !(rate > 0) || rate > 1e9 {
-		return invalidf("bucket", "rate %v must be above 0 and at most 1e9 per second", rate)
+	if !(rate >= minRate) || rate > 1e9 {
+		return invalidf("bucket", "rate %v must be from %v to 1e9 per second", rate, minRate)
 	}
 	if !(burst >= 0) || burst > 1e12 {
 		return invalidf("bucket", "burst %v must be from 0 to 1e12", burst)
@@ -223,7 +224,28 @@ func bucketStep(excess float64, elapsed time.Duration, fresh bool, rate, burst f
 	return excess, BucketResult{Allowed: true, Delay: seconds(excess / rate), Remaining: int64(burst - excess)}
 }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// minRate is the slowest leaky bucket, one request in about 17 minutes;
+// slower ones would need waits that no client keeps.
+const minRate = 0.001
+
+// bucketTTL is how long a bucket's state must outlive its last request:
+// until its level has drained, plus a second, at most a year.
+func bucketTTL(excess, rate float64) time.Duration {
+	const year = 365 * 24 * time.Hour
+	if s := (excess+1)/rate + 1; s < year.Seconds() {
+		return seconds(s)
+	}
+	return year
+}
+
+// seconds converts to a Duration, saturating instead of overflowing.
+func seconds(s float64) time.Duration {
+	ns := s * float64(time.Second)
+	if ns >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
+}
 
 // windowOf returns the index of the epoch-aligned window that holds now and
 // the time left until it ends.

@@ -179,6 +179,7 @@ var suite = []struct {
 		_, checks["zero window"] = s.Window(ctx, "k", 1, 0)
 		_, checks["zero rate"] = s.Bucket(ctx, "k", 0, 1)
 		_, checks["negative burst"] = s.Bucket(ctx, "k", 1, -1)
+		_, checks["rate below the slowest"] = s.Bucket(ctx, "k", 0.0001, 1)
 		_, checks["zero lease ttl"] = s.Acquire(ctx, "k", 1, 0)
 		_, checks["zero event window"] = s.AddEvent(ctx, "k", 0)
 		_, checks["zero count window"] = s.CountEvents(ctx, "k", -time.Second)
