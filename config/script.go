@@ -20,15 +20,20 @@ const PolicyLoadPathEnv = "VERDICT_POLICY_LOAD_PATH"
 //
 //	policy_load_path:
 //	  paths: [policies, /opt/verdict/policies]
-//	  budget: 50ms        # time one phase call may take
+//	  budget: 200ms       # time one phase call may take
+//	  instructions: 1000000  # Lua instructions one phase call may run
 //	  max_bytes: 1048576  # largest string the library builds for a script
 //	  pool_size: 256      # idle Lua states kept per policy instance
 type PolicyLoadPath struct {
 	// Paths lists the directories as written, each holding NAME/VERSION
 	// folders.
 	Paths []string
-	// Budget bounds one phase call; zero means the runtime's default.
+	// Budget bounds the time of one phase call; zero means the runtime's
+	// default.
 	Budget time.Duration
+	// Instructions bounds the Lua instructions of one phase call; zero
+	// means the runtime's default.
+	Instructions int
 	// MaxBytes bounds the strings built for a script; zero means the
 	// runtime's default.
 	MaxBytes int
@@ -127,8 +132,9 @@ func (d *decoder) policyLoadPath(n *yaml.Node, field string, lp *PolicyLoadPath)
 			}
 			lp.Budget = dur
 		},
-		"max_bytes": func(v *yaml.Node, f string) { positive(v, f, &lp.MaxBytes) },
-		"pool_size": func(v *yaml.Node, f string) { positive(v, f, &lp.PoolSize) },
+		"instructions": func(v *yaml.Node, f string) { positive(v, f, &lp.Instructions) },
+		"max_bytes":    func(v *yaml.Node, f string) { positive(v, f, &lp.MaxBytes) },
+		"pool_size":    func(v *yaml.Node, f string) { positive(v, f, &lp.PoolSize) },
 	})
 }
 

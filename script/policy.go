@@ -258,7 +258,7 @@ func (p bodyFilteringPolicy) BodyFilter(ctx *chain.Context, chunk []byte, eof bo
 }
 
 // errOverBudget is wrapped by the error of a call stopped by its budget.
-var errOverBudget = errors.New("over its time budget")
+var errOverBudget = errors.New("over its budget")
 
 // Interface guards: a Lua policy may act in every phase.
 var (

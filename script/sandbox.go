@@ -31,9 +31,20 @@ func (st *state) openSandbox() error {
 		}
 	}
 	g := L.G.Global
-	for _, name := range []string{"dofile", "load", "loadfile", "loadstring", "getfenv", "setfenv",
-		"module", "collectgarbage", "_printregs", "newproxy", "_GOPHER_LUA_VERSION"} {
+	for _, name := range []string{"_printregs", "newproxy", "_GOPHER_LUA_VERSION"} {
 		g.RawSetString(name, lua.LNil)
+	}
+	// What a policy may not use is there to say so when called.
+	for _, name := range []string{"dofile", "load", "loadfile", "loadstring", "getfenv", "setfenv", "module", "collectgarbage"} {
+		g.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
+			L.RaiseError("%s is not available to Verdict policies: they cannot load code at run time or change environments", name)
+			return 0
+		}))
+	}
+	for _, name := range []string{"io", "debug", "coroutine", "channel"} {
+		t := L.NewTable()
+		setMissing(L, t, name)
+		g.RawSetString(name, t)
 	}
 
 	// os: only the clock.
@@ -186,7 +197,7 @@ func (st *state) rethrow(obj lua.LValue) {
 		st.L.Error(st.exit, 0)
 	}
 	if st.budget.expired() {
-		st.L.RaiseError("stopped: %v of %s", errOverBudget, st.p.opts.Budget)
+		st.L.RaiseError("%v", st.budget.Err())
 	}
 }
 
@@ -253,22 +264,36 @@ func sharedModules() []string {
 }
 
 // budget is the context a state's interpreter checks before every
-// instruction: its Done channel closes when a call runs past its limit.
-// One timer per state is re-armed for every call, so a call allocates
-// nothing for its budget.
+// instruction. It counts the instructions of the running call and closes
+// Done past the call's instruction limit, and a timer closes it when the
+// call runs past its time limit (which catches the few instructions that
+// are slow on their own, such as concatenating huge strings). One timer
+// per state is re-armed for every call, so a call allocates nothing for
+// its budget.
 type budget struct {
-	limit time.Duration
 	timer *time.Timer
+
+	// Touched only by the goroutine running the call.
+	steps, maxSteps int64
+	stepsOver       bool
 
 	mu      sync.Mutex
 	done    chan struct{}
 	active  bool
 	over    bool
 	started time.Time
+	limit   time.Duration
 }
 
-func newBudget(limit time.Duration) *budget {
-	b := &budget{limit: limit, done: make(chan struct{})}
+// closed is a channel closed from the start, for calls out of steps.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+func newBudget() *budget {
+	b := &budget{done: make(chan struct{})}
 	b.timer = time.AfterFunc(time.Hour, b.fire)
 	b.timer.Stop()
 	return b
@@ -285,43 +310,55 @@ func (b *budget) fire() {
 	}
 }
 
-func (b *budget) start() {
+func (b *budget) start(limit time.Duration, steps int64) {
+	b.steps, b.maxSteps, b.stepsOver = 0, steps, false
 	b.mu.Lock()
 	b.active = true
 	b.started = time.Now()
+	b.limit = limit
 	b.mu.Unlock()
-	b.timer.Reset(b.limit)
+	b.timer.Reset(limit)
 }
 
-// stop ends a call and reports whether it ran over its budget.
-func (b *budget) stop() bool {
+// stop ends a call and returns the error of a call stopped by its budget.
+func (b *budget) stop() error {
 	b.timer.Stop()
+	err := b.Err()
+	b.stepsOver = false
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.active = false
 	if b.over {
 		b.over = false
 		b.done = make(chan struct{})
-		return true
 	}
-	return false
+	return err
 }
 
-func (b *budget) expired() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.over
-}
+func (b *budget) expired() bool { return b.Err() != nil }
 
 // Deadline, Done, Err and Value make budget a context.Context.
 func (b *budget) Deadline() (time.Time, bool) { return time.Time{}, false }
 
-// Done closes when the running call is over its budget.
-func (b *budget) Done() <-chan struct{} { return b.done }
+// Done is called before every instruction: it closes when the running
+// call is over its budget.
+func (b *budget) Done() <-chan struct{} {
+	b.steps++
+	if b.steps > b.maxSteps {
+		b.stepsOver = true
+		return closed
+	}
+	return b.done
+}
 
 // Err says why Done closed.
 func (b *budget) Err() error {
-	if b.expired() {
+	if b.stepsOver {
+		return fmt.Errorf("stopped: %w of %d instructions", errOverBudget, b.maxSteps)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.over {
 		return fmt.Errorf("stopped: %w of %s", errOverBudget, b.limit)
 	}
 	return nil

@@ -29,17 +29,23 @@ import (
 
 // Defaults for Options left at zero.
 const (
-	DefaultBudget   = 50 * time.Millisecond
-	DefaultMaxBytes = 1 << 20
-	DefaultPoolSize = 256
+	DefaultBudget       = 200 * time.Millisecond
+	DefaultInstructions = 1_000_000
+	DefaultMaxBytes     = 1 << 20
+	DefaultPoolSize     = 256
 )
 
 // Options tune the runtime of custom policies.
 type Options struct {
-	// Budget bounds the time of one phase call (and of loading a policy
-	// and its new). A call over budget is stopped and fails the request
-	// closed, as any policy error.
-	Budget time.Duration
+	// Instructions bounds the Lua instructions one phase call may run,
+	// and Budget its time; loading a policy and running its new get ten
+	// times as many instructions and at least a second. A call over
+	// either is stopped and fails the request closed, as any policy
+	// error. The instruction count is exact and does not depend on the
+	// machine's load; the time catches the few instructions that are slow
+	// on their own, such as concatenating huge strings.
+	Instructions int64
+	Budget       time.Duration
 	// MaxBytes bounds the strings the library builds for a script
 	// (string.rep, ngx.say output, request bodies read with
 	// ngx.req.read_body).
@@ -54,6 +60,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Budget <= 0 {
 		o.Budget = DefaultBudget
+	}
+	if o.Instructions <= 0 {
+		o.Instructions = DefaultInstructions
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -63,7 +64,7 @@ func (p *Policy) newState() (*state, error) {
 		MinimizeStackMemory: true,
 	})
 	st := &state{L: L, p: p, loading: map[string]bool{}}
-	st.budget = newBudget(p.opts.Budget)
+	st.budget = newBudget()
 	L.SetContext(st.budget)
 	st.exit = L.NewUserData()
 	st.null = L.NewUserData()
@@ -88,24 +89,32 @@ func (p *Policy) newState() (*state, error) {
 
 func (st *state) close() { st.L.Close() }
 
-// protect runs f under the budget, turning a Lua error or an exhausted
-// budget into an error.
-func (st *state) protect(f func() error) error {
-	st.budget.start()
+// protect runs f under a budget of limit and steps instructions, turning
+// a Lua error or an exhausted budget into an error. A state stopped by
+// its budget is not used again.
+func (st *state) protect(limit time.Duration, steps int64, f func() error) error {
+	st.budget.start(limit, steps)
 	err := f()
-	over := st.budget.stop()
-	if over {
+	if over := st.budget.stop(); over != nil {
 		st.broken = true
-		return fmt.Errorf("stopped: %w of %s", errOverBudget, st.p.opts.Budget)
+		return over
 	}
 	return err
+}
+
+// loadBudget bounds loading a policy and running its new and export:
+// once per state, off the request path, so it is more generous than the
+// budget of a phase call.
+func (st *state) loadBudget() (time.Duration, int64) {
+	return max(4*st.p.opts.Budget, time.Second), 10 * st.p.opts.Instructions
 }
 
 // loadInstance runs init.lua and the module's new(config).
 func (st *state) loadInstance() error {
 	L := st.L
+	lb, ls := st.loadBudget()
 	var mod lua.LValue
-	err := st.protect(func() error {
+	err := st.protect(lb, ls, func() error {
 		proto, err := st.p.folder.proto(EntryFile)
 		if err != nil {
 			return err
@@ -133,7 +142,7 @@ func (st *state) loadInstance() error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	err = st.protect(func() error {
+	err = st.protect(lb, ls, func() error {
 		if err := L.CallByParam(lua.P{Fn: newFn, NRet: 1, Protect: true}, cfg); err != nil {
 			return fmt.Errorf("new: %w", luaError(err))
 		}
@@ -167,7 +176,8 @@ func (st *state) exports() (map[string]any, error) {
 		return nil, nil
 	}
 	var out map[string]any
-	err := st.protect(func() error {
+	lb, ls := st.loadBudget()
+	err := st.protect(lb, ls, func() error {
 		if err := st.L.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}, st.instance); err != nil {
 			return luaError(err)
 		}
@@ -226,7 +236,7 @@ func (st *state) callPhase(ph chain.Phase) error {
 	L := st.L
 	st.phase = ph
 	var exited bool
-	err := st.protect(func() error {
+	err := st.protect(st.p.opts.Budget, st.p.opts.Instructions, func() error {
 		L.Push(fn)
 		L.Push(st.instance)
 		L.Push(st.contextProxy())
