@@ -20,6 +20,10 @@ import (
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/server"
 )
@@ -321,4 +325,42 @@ http://%[2]s {
 	}
 	startProcess(t, addr, "caddy", "run", "--config", file, "--adapter", "caddyfile")
 	runProxyCases(t, "http://"+addr, up, proxyCases(t), true)
+}
+
+// TestServerGRPCListener asks the gRPC listener of a whole Verdict server,
+// as Envoy in gRPC mode does.
+func TestServerGRPCListener(t *testing.T) {
+	_, addr := startVerdict(t)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	check := func(method, auth string) *authv3.CheckResponse {
+		t.Helper()
+		hdr := map[string]string{}
+		if auth != "" {
+			hdr["authorization"] = auth
+		}
+		res, err := client.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+				Method: method, Path: "/orders", Host: "shop.example.com", Headers: hdr}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := check("GET", ""); res.GetOkResponse() == nil {
+		t.Errorf("read: %v", res)
+	}
+	if res := check("POST", ""); res.GetDeniedResponse().GetStatus().GetCode() != 401 {
+		t.Errorf("write without a token: %v", res)
+	}
+	admin := "Bearer " + token(t, map[string]any{"sub": "root", "role": "admin"})
+	if res := check("POST", admin); res.GetOkResponse() == nil {
+		t.Errorf("write as admin: %v", res)
+	}
 }
