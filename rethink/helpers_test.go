@@ -95,3 +95,5 @@ func jsonText(v any) string {
 	}
 	return string(b)
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
