@@ -16,6 +16,7 @@ import (
 	"strconv"
 
 	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/manifest"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 )
@@ -26,7 +27,8 @@ const Name = "maintenance_mode"
 // UpstreamKey is the context key where a policy that picks the upstream
 // before the access phase may leave it (a *url.URL, a *chain.Upstream or
 // a URL string), for conditions that test it. Context.Upstream, when set,
-// is used first.
+// is used first; when neither is, conditions see the service's
+// api_backend.
 const UpstreamKey = "upstream"
 
 // The defaults of the configuration.
@@ -47,8 +49,17 @@ func init() {
 		Version:  chain.BuiltinVersion,
 		Manifest: manifestJSON,
 		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, _ chain.Env) (chain.Policy, error) {
-			return New(cfg)
+		New: func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
+			p, err := New(cfg)
+			if err != nil {
+				return nil, err
+			}
+			if svc, ok := env.Service.(*config.Service); ok && svc != nil && svc.APIBackend != "" {
+				if u, err := url.Parse(svc.APIBackend); err == nil {
+					p.SetDefaultUpstream(u)
+				}
+			}
+			return p, nil
 		},
 	})
 }
@@ -99,6 +110,9 @@ type Policy struct {
 	ops         []operation
 	any         bool // combine with or
 	upstream    bool // a template mentions the upstream
+	// fallback holds the template variables for the service's own
+	// upstream, prepared at load for requests that chose no other.
+	fallback map[string]any
 }
 
 var _ chain.Accessor = (*Policy)(nil)
@@ -109,7 +123,7 @@ func New(raw json.RawMessage) (*Policy, error) {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	p := &Policy{status: DefaultStatus, body: DefaultMessage + "\n"}
+	p := &Policy{status: DefaultStatus, body: DefaultMessage + "\n", fallback: map[string]any{UpstreamKey: describe(nil)}}
 	ct := DefaultContentType
 	if cfg.Status != nil {
 		if *cfg.Status < 200 || *cfg.Status > 599 {
@@ -192,10 +206,20 @@ func (p *Policy) Access(c *chain.Context) error {
 	return nil
 }
 
+// SetDefaultUpstream sets the upstream that conditions see when no policy
+// chose one before the access phase: the service's api_backend.
+func (p *Policy) SetDefaultUpstream(u *url.URL) {
+	p.fallback = map[string]any{UpstreamKey: describe(u)}
+}
+
 func (p *Policy) holds(c *chain.Context) (bool, error) {
 	var extra map[string]any
 	if p.upstream {
-		extra = map[string]any{UpstreamKey: upstreamOf(c)}
+		if u := chosenUpstream(c); u != nil {
+			extra = map[string]any{UpstreamKey: describe(u)}
+		} else {
+			extra = p.fallback
+		}
 	}
 	for i := range p.ops {
 		ok, err := p.ops[i].eval(c, extra)
@@ -235,22 +259,31 @@ func (o *operation) eval(c *chain.Context, extra map[string]any) (bool, error) {
 	return re.MatchString(left), nil
 }
 
-// upstreamOf describes the upstream chosen so far for templates: scheme,
-// host, port and path, all empty when none was chosen.
-func upstreamOf(c *chain.Context) map[string]any {
-	var u *url.URL
+// chosenUpstream returns the upstream a policy chose for the request so
+// far, or nil.
+func chosenUpstream(c *chain.Context) *url.URL {
 	if c.Upstream != nil {
-		u = c.Upstream.URL
-	} else if v, ok := c.Get(UpstreamKey); ok {
-		switch x := v.(type) {
-		case *url.URL:
-			u = x
-		case *chain.Upstream:
-			u = x.URL
-		case string:
-			u, _ = url.Parse(x)
-		}
+		return c.Upstream.URL
 	}
+	v, ok := c.Get(UpstreamKey)
+	if !ok {
+		return nil
+	}
+	switch x := v.(type) {
+	case *url.URL:
+		return x
+	case *chain.Upstream:
+		return x.URL
+	case string:
+		u, _ := url.Parse(x)
+		return u
+	}
+	return nil
+}
+
+// describe gives templates an upstream's scheme, host, port and path, all
+// empty for none.
+func describe(u *url.URL) map[string]any {
 	if u == nil {
 		return map[string]any{"scheme": "", "host": "", "port": "", "path": ""}
 	}
