@@ -97,3 +97,13 @@ func (s *step) BodyFilter(c *chain.Context, chunk []byte, eof bool) ([]byte, err
 }
 func (s *step) PostAction(c *chain.Context) error { return s.act(c, "post_action") }
 func (s *step) Log(c *chain.Context) error        { return s.act(c, "log") }
+
+var lastCloser *closer
+
+func init() {
+	chain.Register(chain.Factory{Name: "test_closer", Version: chain.BuiltinVersion,
+		New: func(json.RawMessage, chain.Env) (chain.Policy, error) {
+			lastCloser = &closer{closed: make(chan struct{})}
+			return lastCloser, nil
+		}})
+}

@@ -1,0 +1,124 @@
+package gateway_test
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verdict-policy/verdict/gateway/gatewaytest"
+	_ "github.com/verdict-policy/verdict/policies/upstream_connection"
+)
+
+// TestStreamsRequestBodies sends a chunked body of unknown length that is
+// larger than any buffer: the upstream must receive every byte, as a stream.
+func TestStreamsRequestBodies(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		sum := sha256.Sum256(body)
+		_, _ = io.WriteString(w, hex.EncodeToString(sum[:]))
+	})
+	gw := gatewaytest.Start(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+	pr, pw := io.Pipe()
+	payload := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	go func() {
+		for i := 0; i < len(payload); i += 4096 {
+			_, _ = pw.Write([]byte(payload[i : i+4096]))
+		}
+		pw.Close()
+	}()
+	req := gw.NewRequest("POST", "/upload", pr)
+	res := gw.Do(t, req)
+	sum := sha256.Sum256([]byte(payload))
+	if res.Status != 200 || res.Body != hex.EncodeToString(sum[:]) {
+		t.Fatalf("got %d %q", res.Status, res.Body)
+	}
+	if got := up.Last(t); len(got.Body) != len(payload) {
+		t.Errorf("upstream got %d bytes", len(got.Body))
+	}
+}
+
+// TestStreamsResponseBodies checks that the client reads the first part of
+// a response before the upstream has written the rest: nothing buffers
+// the whole body.
+func TestStreamsResponseBodies(t *testing.T) {
+	release := make(chan struct{})
+	up := gatewaytest.StartUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		_, _ = io.WriteString(w, "second\n")
+	})
+	defer close(release)
+	for _, chainYAML := range []string{"[{name: apicast}]", "[" + st("u", "upper: true") + ", {name: apicast}]"} {
+		t.Run(chainYAML, func(t *testing.T) {
+			gw := gatewaytest.Start(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n      policy_chain: "+chainYAML+"\n")
+			res, err := http.DefaultClient.Do(gw.NewRequest("GET", "/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			line, err := bufio.NewReader(res.Body).ReadString('\n')
+			if err != nil || strings.ToLower(line) != "first\n" {
+				t.Fatalf("first line %q, %v", line, err)
+			}
+			release <- struct{}{}
+		})
+	}
+}
+
+func TestUpstreamFailures(t *testing.T) {
+	// A port with nothing listening: connection refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+
+	slow := gatewaytest.StartUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	tests := []struct {
+		name, backend, chain string
+		status               int
+	}{
+		{"refused", closed, "[{name: apicast}]", 502},
+		{"read timeout", slow.URL, "[{name: upstream_connection, configuration: {read_timeout: 0.2}}, {name: apicast}]", 504},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := gatewaytest.Start(t, "services:\n  - proxy:\n      api_backend: "+tt.backend+"\n      policy_chain: "+tt.chain+"\n")
+			start := time.Now()
+			res := gw.Do(t, gw.NewRequest("GET", "/", nil))
+			if res.Status != tt.status || !strings.Contains(res.Body, "upstream") {
+				t.Fatalf("got %d %q, want %d", res.Status, res.Body, tt.status)
+			}
+			if time.Since(start) > 1500*time.Millisecond {
+				t.Errorf("took %s", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestOversizedHeadersAreRefused(t *testing.T) {
+	gw := gatewaytest.Start(t, "services:\n  - proxy:\n      policy_chain: [{name: echo}]\n")
+	r := gw.NewRequest("GET", "/", nil)
+	r.Header.Set("X-Big", strings.Repeat("a", 2<<20))
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("status %d", res.StatusCode)
+	}
+}
