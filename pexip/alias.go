@@ -52,10 +52,16 @@ func NormalizeAlias(s string) Alias {
 		s = s[:i]
 	}
 	user, domain, found := strings.Cut(s, "@")
+	user = strings.TrimSpace(user)
 	if !found {
 		return Alias{User: user}
 	}
-	if i := strings.LastIndexByte(domain, ':'); i >= 0 && !strings.HasSuffix(domain, "]") && allDigits(domain[i+1:]) {
+	domain = strings.TrimSpace(domain)
+	for {
+		i := strings.LastIndexByte(domain, ':')
+		if i < 0 || strings.HasSuffix(domain, "]") || !allDigits(domain[i+1:]) {
+			break
+		}
 		domain = domain[:i]
 	}
 	return Alias{User: user, Domain: strings.ToLower(domain)}

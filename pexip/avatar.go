@@ -25,7 +25,7 @@ import (
 // Avatar limits: the largest side answered and the largest source image
 // read, in bytes and in pixels.
 const (
-	maxAvatarSide   = 2048
+	maxAvatarSide   = 1024
 	maxSourceBytes  = 8 << 20
 	maxSourcePixels = 40 << 20
 	missTTL         = time.Minute

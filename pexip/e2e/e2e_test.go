@@ -1,4 +1,5 @@
-package pexip_test
+// Package e2e drives a whole Verdict server through its Pexip endpoints.
+package e2e
 
 import (
 	"context"
@@ -132,7 +133,7 @@ func copyDir(t *testing.T, from, to string) {
 // running table.
 func TestExampleConfigServed(t *testing.T) {
 	dir := t.TempDir()
-	copyDir(t, "../examples/pexip", dir)
+	copyDir(t, "../../examples/pexip", dir)
 	cfg, err := config.Load(filepath.Join(dir, "verdict.yaml"))
 	if err != nil {
 		t.Fatal(err)
