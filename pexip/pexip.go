@@ -61,10 +61,10 @@ type Door struct {
 	reqs    sync.Pool
 	bufs    sync.Pool
 
-	tlsMu      sync.Mutex
-	tlsServer  *http.Server
-	tlsAddr    string
-	tlsLn net.Listener
+	tlsMu     sync.Mutex
+	tlsServer *http.Server
+	tlsAddr   string
+	tlsLn     net.Listener
 }
 
 // state is everything one configuration needs to answer requests. It is
