@@ -38,8 +38,8 @@ type Redis struct {
 	client  *goredis.Client
 	prefix  string
 	metrics *Metrics
-	// leaseID makes lease and event ids unique across instances: a random
-	// instance part and a sequence.
+	// idBase and idSeq make lease and event ids unique across instances:
+	// a random part per store and a sequence.
 	idBase string
 	idSeq  atomic.Uint64
 }
@@ -96,8 +96,8 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	// server that is down is not fatal here: Script.Run sends the source
 	// with EVAL when the server does not know the digest.
 	for _, s := range scripts {
-		if err := s.Load(ctx, r.client).Err(); err != nil {
-			break
+		if s.Load(ctx, r.client).Err() != nil {
+			break // down or refusing: no point trying the others
 		}
 	}
 	return r, nil
@@ -123,12 +123,15 @@ func (r *Redis) nextID() string {
 }
 
 // fail wraps a backend error as ErrUnavailable and counts it. A nil error
-// and redis.Nil (no such key) are not failures.
+// and redis.Nil (no such key) are not failures. A call its caller cancelled
+// is reported the same way but not counted: Redis did not fail.
 func (r *Redis) fail(op string, err error) error {
 	if err == nil || errors.Is(err, goredis.Nil) {
 		return nil
 	}
-	r.metrics.failed(op)
+	if !errors.Is(err, context.Canceled) {
+		r.metrics.failed(op)
+	}
 	return &unavailable{op: op, err: err}
 }
 
@@ -375,17 +378,11 @@ func (r *Redis) TableAll(ctx context.Context, table string) (map[string][]byte, 
 	}
 	out := make(map[string][]byte)
 	switch a := v.(type) {
-	case []any: // RESP2 and RESP3 both give a flat list from a script
+	case []any: // a script's HGETALL is a flat list under RESP2 and RESP3
 		for i := 0; i+1 < len(a); i += 2 {
 			k, _ := a[i].(string)
 			val, _ := a[i+1].(string)
 			out[k] = []byte(val)
-		}
-	case map[any]any:
-		for k, val := range a {
-			ks, _ := k.(string)
-			vs, _ := val.(string)
-			out[ks] = []byte(vs)
 		}
 	default:
 		return nil, r.fail("table all", fmt.Errorf("unexpected script reply %T", v))

@@ -212,11 +212,24 @@ func TestRedisOutage(t *testing.T) {
 
 func TestRedisHonoursContextDeadline(t *testing.T) {
 	srv := redistest.Start(t)
-	r := newRedis(t, srv.URL(), "", nil)
+	metrics, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRedis(t, srv.URL(), "", metrics)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := r.Window(ctx, "k", 1, time.Second); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("cancelled context: err %v, want ErrUnavailable", err)
+	}
+	if got := testutil.ToFloat64(metrics.errors.WithLabelValues("window")); got != 0 {
+		t.Fatalf("a call the caller cancelled counted as a store error (%v)", got)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	time.Sleep(time.Millisecond)
+	if _, err := r.Window(ctx, "k", 1, time.Second); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("expired deadline: err %v, want ErrUnavailable", err)
 	}
 }
 
