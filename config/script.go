@@ -45,11 +45,11 @@ type PolicyLoadPath struct {
 }
 
 // PolicyDirs returns the directories custom policies are loaded from, in
-// order: those of VERDICT_POLICY_LOAD_PATH when it is set (relative to
+// order: those of VERDICT_POLICY_LOAD_PATH when it is not empty (relative to
 // the working directory), else those of the file, resolved against the
 // file's directory.
 func (c *Config) PolicyDirs() []string {
-	if env, ok := os.LookupEnv(PolicyLoadPathEnv); ok {
+	if env := os.Getenv(PolicyLoadPathEnv); env != "" {
 		return splitPaths(env)
 	}
 	if c.fsys != nil {

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPolicyLoadPath(t *testing.T) {
+	t.Setenv(PolicyLoadPathEnv, "")
+	tests := []struct {
+		name, data string
+		want       PolicyLoadPath
+		dirs       []string
+	}{
+		{"list", "policy_load_path: [policies, /opt/p]\n",
+			PolicyLoadPath{Paths: []string{"policies", "/opt/p"}, Line: 1, Column: 19},
+			[]string{"/etc/verdict/policies", "/opt/p"}},
+		{"colon string", "policy_load_path: \"a:b::/c\"\n",
+			PolicyLoadPath{Paths: []string{"a", "b", "/c"}, Line: 1, Column: 19},
+			[]string{"/etc/verdict/a", "/etc/verdict/b", "/c"}},
+		{"mapping", "policy_load_path:\n  paths: [p]\n  budget: 30ms\n  instructions: 5000\n  max_bytes: 4096\n  pool_size: 8\n",
+			PolicyLoadPath{Paths: []string{"p"}, Budget: 30 * time.Millisecond, Instructions: 5000, MaxBytes: 4096, PoolSize: 8, Line: 2, Column: 3},
+			[]string{"/etc/verdict/p"}},
+		{"absent", "", PolicyLoadPath{}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("/etc/verdict/verdict.yaml", []byte(tt.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.PolicyLoadPath, tt.want) {
+				t.Errorf("got %+v, want %+v", c.PolicyLoadPath, tt.want)
+			}
+			if got := c.PolicyDirs(); len(got) != len(tt.dirs) || len(got) > 0 && !reflect.DeepEqual(got, tt.dirs) {
+				t.Errorf("dirs = %v, want %v", got, tt.dirs)
+			}
+		})
+	}
+}
+
+func TestPolicyDirsFromFileAndEnv(t *testing.T) {
+	c, err := Parse(filepath.FromSlash("/etc/verdict/verdict.yaml"), []byte("policy_load_path: [policies, /opt/p]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(PolicyLoadPathEnv, "/x:rel")
+	if got := c.PolicyDirs(); !reflect.DeepEqual(got, []string{"/x", "rel"}) {
+		t.Errorf("from the environment: %v", got)
+	}
+	t.Setenv(PolicyLoadPathEnv, "")
+	if got := c.PolicyDirs(); !reflect.DeepEqual(got, []string{"/etc/verdict/policies", "/opt/p"}) {
+		t.Errorf("from the file: %v", got)
+	}
+}
+
+func TestPolicyLoadPathProblems(t *testing.T) {
+	tests := []struct{ name, data, field, want string }{
+		{"number", "policy_load_path: 3\n", "policy_load_path", "must be a list of directories"},
+		{"empty string", "policy_load_path: \":\"\n", "policy_load_path", "names no directory"},
+		{"element", "policy_load_path: [a, 1]\n", "policy_load_path.1", "must be a string"},
+		{"blank element", "policy_load_path: [a, \" \"]\n", "policy_load_path.1", "an empty directory name"},
+		{"budget", "policy_load_path: {paths: [a], budget: soon}\n", "policy_load_path.budget", "must be a duration"},
+		{"budget too long", "policy_load_path: {paths: [a], budget: 2h}\n", "policy_load_path.budget", "at most 1m"},
+		{"instructions", "policy_load_path: {paths: [a], instructions: -1}\n", "policy_load_path.instructions", "above 0"},
+		{"pool", "policy_load_path: {paths: [a], pool_size: many}\n", "policy_load_path.pool_size", "above 0"},
+		{"unknown", "policy_load_path: {paths: [a], budgets: 1s}\n", "policy_load_path.budgets", "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("v.yaml", []byte(tt.data))
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 {
+				t.Fatalf("problems = %v", err)
+			}
+			var p Problem
+			if !errors.As(ps[0], &p) || p.Field != tt.field || p.Line != 1 || !strings.Contains(p.Message, tt.want) {
+				t.Errorf("problem %+v, want field %s and %q", p, tt.field, tt.want)
+			}
+		})
+	}
+}
