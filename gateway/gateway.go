@@ -21,6 +21,7 @@ import (
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/pdl"
+	"github.com/verdict-policy/verdict/script"
 )
 
 // DefaultPolicy is the chain of a service that configures none.
@@ -207,7 +208,13 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 	var problems config.Problems
 	st := &state{exact: map[string]*service{}, settings: gw}
 
-	globalEnv := chain.Env{Logger: g.logger, Document: document, Resolve: g.resolve, Extra: g.extra}
+	resolve := g.resolve
+	if dirs := cfg.PolicyDirs(); resolve == nil && len(dirs) > 0 {
+		lp := cfg.PolicyLoadPath
+		resolve = script.Resolver(dirs, script.Options{Budget: lp.Budget, Instructions: int64(lp.Instructions),
+			MaxBytes: lp.MaxBytes, PoolSize: lp.PoolSize, Logger: g.logger})
+	}
+	globalEnv := chain.Env{Logger: g.logger, Document: document, Resolve: resolve, Extra: g.extra}
 	global, err := chain.Build(toEntries(gw.PolicyChain), globalEnv)
 	if err != nil {
 		problems = append(problems, chainProblems(cfg.File, "policy_chain", 0, 0, gw.PolicyChain, err)...)
@@ -223,7 +230,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		if entries == nil {
 			entries = []config.ChainEntry{{Name: DefaultPolicy, Field: sc.Field + ".proxy.policy_chain", Line: sc.Line, Column: sc.Column}}
 		}
-		env := chain.Env{Logger: logger, ServiceID: sc.ID, Service: sc, Document: document, Resolve: g.resolve, Extra: g.extra}
+		env := chain.Env{Logger: logger, ServiceID: sc.ID, Service: sc, Document: document, Resolve: resolve, Extra: g.extra}
 		own, err := chain.Build(toEntries(entries), env)
 		if err != nil {
 			problems = append(problems, chainProblems(cfg.File, sc.Field+".proxy.policy_chain", sc.Line, sc.Column, entries, err)...)
