@@ -67,8 +67,8 @@ func redisHarness(t *testing.T, srv *redistest.Server) *harness {
 	t.Cleanup(func() { _ = r.Close() })
 	return &harness{
 		store: r,
-		unit:  200 * time.Millisecond,
-		tol:   25 * time.Millisecond,
+		unit:  400 * time.Millisecond,
+		tol:   100 * time.Millisecond,
 		wait:  time.Sleep,
 		alignTo: func(d time.Duration) {
 			_, left := windowOf(time.Now(), d)
@@ -192,8 +192,8 @@ var suite = []struct {
 	{"leaky bucket delays within burst and rejects beyond", func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		s := h.store
-		rate := 5 / h.unit.Seconds() // five requests per unit
-		step := h.unit / 5
+		rate := 1 / h.unit.Seconds() // one request per unit
+		step := h.unit
 		steps := []struct {
 			allowed   bool
 			delay     time.Duration
@@ -216,7 +216,7 @@ var suite = []struct {
 				t.Fatalf("request %d: retry after %v, want %v", i+1, r.RetryAfter, step)
 			}
 		}
-		h.wait(h.unit)
+		h.wait(4 * h.unit)
 		r := must(s.Bucket(ctx, "b", rate, 2))
 		if !r.Allowed || r.Delay != 0 {
 			t.Fatalf("after draining: %+v", r)
