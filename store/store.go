@@ -202,7 +202,8 @@ func checkBucket(rate, burst float64) error {
 	return nil
 }
 
-// bucketStep is the leaky-bucket arithmetic both implementations share.
+// bucketStep is the leaky-bucket arithmetic of the memory store; the Redis
+// script does the same in Lua.
 // excess is the bucket's level after the previous request, elapsed the time
 // since it. It returns the new level (to store only when allowed) and the
 // result.
