@@ -64,11 +64,20 @@ const (
 
 // Policy checks client addresses. It is safe for concurrent use.
 type Policy struct {
-	allow    bool // whitelist: listed clients pass; blacklist: they are refused
-	addrs    map[netip.Addr]struct{}
-	prefixes []netip.Prefix
-	sources  []source
-	body     string
+	allow bool // whitelist: listed clients pass; blacklist: they are refused
+	addrs map[netip.Addr]struct{}
+	// ranges holds the CIDR ranges by prefix length, so that a check costs
+	// one look-up per distinct length however long the list is.
+	ranges  []rangeSet
+	sources []source
+	body    string
+}
+
+// rangeSet is the ranges of one prefix length.
+type rangeSet struct {
+	bits   int
+	is4    bool
+	prefix map[netip.Prefix]struct{}
 }
 
 var _ chain.Accessor = (*Policy)(nil)
@@ -98,7 +107,7 @@ func New(raw json.RawMessage) (*Policy, error) {
 			if pfx.Addr().Is4In6() && pfx.Bits() >= 96 {
 				pfx = netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-96)
 			}
-			p.prefixes = append(p.prefixes, pfx)
+			p.addRange(pfx)
 			continue
 		}
 		a, err := netip.ParseAddr(s)
@@ -141,13 +150,33 @@ func (p *Policy) Access(c *chain.Context) error {
 	return nil
 }
 
+func (p *Policy) addRange(pfx netip.Prefix) {
+	is4 := pfx.Addr().Is4()
+	for i := range p.ranges {
+		if r := &p.ranges[i]; r.bits == pfx.Bits() && r.is4 == is4 {
+			r.prefix[pfx] = struct{}{}
+			return
+		}
+	}
+	p.ranges = append(p.ranges, rangeSet{bits: pfx.Bits(), is4: is4, prefix: map[netip.Prefix]struct{}{pfx: {}}})
+}
+
 // listed reports whether addr is in the list.
 func (p *Policy) listed(addr netip.Addr) bool {
 	if _, ok := p.addrs[addr]; ok {
 		return true
 	}
-	for _, pfx := range p.prefixes {
-		if pfx.Contains(addr) {
+	is4 := addr.Is4()
+	for i := range p.ranges {
+		r := &p.ranges[i]
+		if r.is4 != is4 {
+			continue
+		}
+		pfx, err := addr.Prefix(r.bits)
+		if err != nil {
+			continue
+		}
+		if _, ok := r.prefix[pfx]; ok {
 			return true
 		}
 	}
