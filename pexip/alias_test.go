@@ -1,6 +1,7 @@
 package pexip
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -83,7 +84,11 @@ func TestParamValue(t *testing.T) {
 		{"bandwidth", []string{"0"}, "0"},
 	}
 	for _, tt := range tests {
-		got := paramValue(tt.name, tt.vs)
+		r := &request{}
+		for _, v := range tt.vs {
+			r.query = append(r.query, param{tt.name, v})
+		}
+		got := r.paramValue(tt.name, tt.vs[0])
 		if !equalJSON(got, tt.want) {
 			t.Errorf("paramValue(%q, %q) = %#v, want %#v", tt.name, tt.vs, got, tt.want)
 		}
@@ -131,6 +136,39 @@ func TestCoerce(t *testing.T) {
 	for _, tt := range tests {
 		if got := coerce(tt.field, tt.in); got != tt.want {
 			t.Errorf("coerce(%q, %#v) = %#v, want %#v", tt.field, tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseQuery(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want string // key=value pairs joined by |
+		err  string
+	}{
+		{"a=1&b=&c", "a=1|b=|c=", ""},
+		{"vendor=TANDBERG%2F518+%28TC6%29&local_alias=%2B4420", "vendor=TANDBERG/518 (TC6)|local_alias=+4420", ""},
+		{"&&a=1&", "a=1", ""},
+		{"a=1&a=2", "a=1|a=2", ""},
+		{"", "", ""},
+		{"local_alias=%zz", "", `parameter local_alias: invalid URL escape "%zz"`},
+		{"%zz=1", "", `parameter name "%zz"`},
+		{"a=1;b=2", "", "raw ';'"},
+	}
+	for _, tt := range tests {
+		ps, err := parseQuery(tt.raw, nil)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("parseQuery(%q) error %v, want %q", tt.raw, err, tt.err)
+			}
+			continue
+		}
+		var got []string
+		for _, p := range ps {
+			got = append(got, p.key+"="+p.value)
+		}
+		if strings.Join(got, "|") != tt.want || err != nil {
+			t.Errorf("parseQuery(%q) = %q, %v; want %q", tt.raw, strings.Join(got, "|"), err, tt.want)
 		}
 	}
 }

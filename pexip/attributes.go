@@ -2,7 +2,6 @@ package pexip
 
 import (
 	"context"
-	"net/url"
 	"strings"
 
 	"github.com/verdict-policy/verdict/pdl"
@@ -26,7 +25,7 @@ type request struct {
 	ctx       context.Context
 	st        *state
 	kind      string
-	query     url.Values
+	query     params
 	pathAlias string
 
 	aliases [len(aliasSources)]struct {
@@ -45,7 +44,9 @@ type rowCache struct {
 var _ pdl.Attributes = (*request)(nil)
 
 func (r *request) reset() {
-	r.ctx, r.st, r.query, r.pathAlias, r.kind = nil, nil, nil, "", ""
+	r.ctx, r.st, r.pathAlias, r.kind = nil, nil, "", ""
+	clear(r.query)
+	r.query = r.query[:0]
 	r.aliases = [len(aliasSources)]struct {
 		done bool
 		a    Alias
@@ -62,8 +63,8 @@ func (r *request) Attribute(name string) (any, error) {
 	case attrAlias:
 		return nonEmpty(r.pathAlias), nil
 	}
-	if vs, ok := r.query[name]; ok {
-		return paramValue(name, vs), nil
+	if v, ok := r.query.get(name); ok {
+		return r.paramValue(name, v), nil
 	}
 	if v, ok := r.derivedAlias(name); ok {
 		return v, nil
@@ -86,9 +87,9 @@ func (r *request) Attribute(name string) (any, error) {
 	}
 	// Parameters that come from SIP headers (ms-subnet, p_Asserted-Identity)
 	// vary in case and punctuation between versions: match them loosely.
-	for k, vs := range r.query {
-		if foldName(k, name) {
-			return paramValue(k, vs), nil
+	for _, p := range r.query {
+		if foldName(p.key, name) {
+			return r.paramValue(p.key, p.value), nil
 		}
 	}
 	return nil, nil
@@ -128,12 +129,12 @@ func foldName(a, b string) bool {
 // the first value, True/False as booleans, empty as missing; every
 // non-empty value as a list for idp_attribute_* parameters; auth_type
 // without the quotes one version puts around it.
-func paramValue(name string, vs []string) any {
+func (r *request) paramValue(name, v string) any {
 	if strings.HasPrefix(name, "idp_attribute_") {
-		list := make([]any, 0, len(vs))
-		for _, v := range vs {
-			if v != "" {
-				list = append(list, v)
+		var list []any
+		for _, p := range r.query {
+			if p.key == name && p.value != "" {
+				list = append(list, p.value)
 			}
 		}
 		if len(list) == 0 {
@@ -141,10 +142,6 @@ func paramValue(name string, vs []string) any {
 		}
 		return list
 	}
-	if len(vs) == 0 {
-		return nil
-	}
-	v := vs[0]
 	switch {
 	case v == "":
 		return nil
@@ -180,7 +177,7 @@ func (r *request) derivedAlias(name string) (any, bool) {
 		if !c.done {
 			raw := r.pathAlias
 			if src != attrAlias {
-				raw = r.query.Get(src)
+				raw = r.query.value(src)
 			}
 			c.a, c.done = NormalizeAlias(raw), true
 		}

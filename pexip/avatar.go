@@ -81,7 +81,7 @@ func newAvatars(cfg *config.Config, c config.PexipAvatars) (*avatars, error) {
 
 // serveAvatar answers an avatar request: the image for the alias, as a
 // JPEG of exactly width by height, or 404 when there is none.
-func (d *Door) serveAvatar(w http.ResponseWriter, r *http.Request, st *state, query url.Values, alias string, lg *logLine) {
+func (d *Door) serveAvatar(w http.ResponseWriter, r *http.Request, st *state, query params, alias string, lg *logLine) {
 	width, err := sideParam(query, "width")
 	if err != nil {
 		d.badRequest(w, lg, http.StatusBadRequest, "invalid_parameter", err.Error())
@@ -117,8 +117,8 @@ func (d *Door) serveAvatar(w http.ResponseWriter, r *http.Request, st *state, qu
 	lg.outcome, lg.status = outAnswer, http.StatusOK
 }
 
-func sideParam(query url.Values, name string) (int, error) {
-	s := query.Get(name)
+func sideParam(query params, name string) (int, error) {
+	s := query.value(name)
 	if s == "" {
 		return 0, fmt.Errorf("%s is required", name)
 	}

@@ -2,7 +2,6 @@ package pexip
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -14,13 +13,13 @@ const defaultLimit = 10
 // serveDirectory answers a directory request from the phonebook table:
 // entries whose alias, description or username contain q, ignoring case,
 // in table order, at most limit of them.
-func (d *Door) serveDirectory(w http.ResponseWriter, st *state, query url.Values, lg *logLine) {
+func (d *Door) serveDirectory(w http.ResponseWriter, st *state, query params, lg *logLine) {
 	if st.phonebook == nil {
 		d.writeFallback(w, st, directory, lg)
 		return
 	}
 	limit := defaultLimit
-	if s := query.Get("limit"); s != "" {
+	if s := query.value("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
 			d.badRequest(w, lg, http.StatusBadRequest, "invalid_parameter",
@@ -30,7 +29,7 @@ func (d *Door) serveDirectory(w http.ResponseWriter, st *state, query url.Values
 		limit = n
 	}
 	limit = min(limit, st.maxResults)
-	q := strings.ToLower(strings.TrimSpace(query.Get("q")))
+	q := strings.ToLower(strings.TrimSpace(query.value("q")))
 
 	bp := d.bufs.Get().(*[]byte)
 	b := append((*bp)[:0], `{"status":"success","result":[`...)

@@ -342,7 +342,10 @@ func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("the query string has %d bytes; at most %d are accepted", len(r.URL.RawQuery), maxQueryBytes))
 		return
 	}
-	query, err := url.ParseQuery(r.URL.RawQuery)
+	req := d.reqs.Get().(*request)
+	defer func() { req.reset(); d.reqs.Put(req) }()
+	query, err := parseQuery(r.URL.RawQuery, req.query[:0])
+	req.query = query
 	if err != nil {
 		d.badRequest(w, &lg, http.StatusBadRequest, "invalid_query", "the query string does not decode: "+err.Error())
 		return
@@ -354,14 +357,15 @@ func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	lg.localAlias, lg.remoteAlias, lg.alias = query.Get("local_alias"), query.Get("remote_alias"), alias
+	lg.localAlias, lg.remoteAlias, lg.alias = query.value("local_alias"), query.value("remote_alias"), alias
 	switch k {
 	case participantAvatar:
 		d.serveAvatar(w, r, st, query, alias, &lg)
 	case directory:
 		d.serveDirectory(w, st, query, &lg)
 	default:
-		d.serveDecision(w, r, st, k, query, alias, &lg)
+		req.ctx, req.st, req.kind, req.pathAlias = r.Context(), st, k.String(), alias
+		d.serveDecision(w, st, k, req, &lg)
 	}
 }
 
@@ -378,16 +382,13 @@ func (d *Door) badRequest(w http.ResponseWriter, lg *logLine, status int, code, 
 	}{Status: "fail", Action: "continue", Error: reply.ErrorDetail{Code: code, Message: msg}})
 }
 
-func (d *Door) serveDecision(w http.ResponseWriter, r *http.Request, st *state, k kind, query url.Values, alias string, lg *logLine) {
+func (d *Door) serveDecision(w http.ResponseWriter, st *state, k kind, req *request, lg *logLine) {
 	ref := st.docs[k]
 	if ref.doc == nil {
 		lg.outcome = outFallback
 		d.writeFallback(w, st, k, lg)
 		return
 	}
-	req := d.reqs.Get().(*request)
-	defer func() { req.reset(); d.reqs.Put(req) }()
-	req.ctx, req.st, req.kind, req.query, req.pathAlias = r.Context(), st, k.String(), query, alias
 
 	dec := ref.doc.Decide(req)
 	lg.document, lg.decision, lg.path = ref.name, dec.Effect, dec.Path
@@ -423,7 +424,7 @@ func (d *Door) serveDecision(w http.ResponseWriter, r *http.Request, st *state, 
 // and the redirect alias if one is asked for. Earlier obligations win: a
 // rule's fields override its policy's and its set's.
 func (d *Door) results(st *state, k kind, req *request, dec pdl.Decision, lg *logLine) (result, string) {
-	res := result{}
+	res := make(result, 16)
 	redirect := ""
 	for _, ob := range dec.Obligations {
 		switch ob.Name {

@@ -86,31 +86,33 @@ type result map[string]any
 
 // appendJSON writes the result with known fields first in fieldOrder.
 func (r result) appendJSON(b []byte) []byte {
-	keys := make([]string, 0, len(r))
-	for k := range r {
-		keys = append(keys, k)
+	type ranked struct {
+		rank int
+		key  string
 	}
-	slices.SortFunc(keys, func(a, b string) int {
-		ra, oka := fieldRank[a]
-		rb, okb := fieldRank[b]
-		switch {
-		case oka && okb:
-			return ra - rb
-		case oka:
-			return -1
-		case okb:
-			return 1
+	var stack [24]ranked
+	keys := stack[:0]
+	for k := range r {
+		rank, ok := fieldRank[k]
+		if !ok {
+			rank = len(fieldOrder)
 		}
-		return strings.Compare(a, b)
+		keys = append(keys, ranked{rank, k})
+	}
+	slices.SortFunc(keys, func(a, b ranked) int {
+		if a.rank != b.rank {
+			return a.rank - b.rank
+		}
+		return strings.Compare(a.key, b.key)
 	})
 	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = appendString(b, k.key)
 		b = append(b, ':')
-		b = appendValue(b, r[k])
+		b = appendValue(b, r[k.key])
 	}
 	return append(b, '}')
 }
