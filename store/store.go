@@ -202,10 +202,9 @@ func checkBucket(rate, burst float64) error {
 	return nil
 }
 
-// bucketStep is the leaky-bucket arithmetic of the memory store; the Redis
-// script does the same in Lua.
-// excess is the bucket's level after the previous request, elapsed the time
-// since it. It returns the new level (to store only when allowed) and the
+// bucketStep is the leaky-bucket arithmetic of the memory store (the Redis
+// script does the same in Lua). excess is the bucket's level after the
+// previous request, elapsed the time since it. It returns the new level (to store only when allowed) and the
 // result.
 func bucketStep(excess float64, elapsed time.Duration, fresh bool, rate, burst float64) (float64, BucketResult) {
 	if fresh {
