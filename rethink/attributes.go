@@ -29,7 +29,7 @@ type attributes struct {
 	hasAlloc bool
 
 	srcLooked, dstLooked bool
-	src, dst             []RegistryEntry
+	src, dst             []*decodedEntry
 	srcErr, dstErr       error
 }
 
@@ -199,16 +199,16 @@ func (a *attributes) identityUsername() (string, bool) {
 }
 
 // entries returns the registry entries of base(u), looking them up once.
-func (a *attributes) entries(u string, src bool) ([]RegistryEntry, error) {
+func (a *attributes) entries(u string, src bool) ([]*decodedEntry, error) {
 	if src {
 		if !a.srcLooked {
-			a.src, a.srcErr = registrations(a.ctx, a.e.state, base(u))
+			a.src, a.srcErr = a.e.registrations(a.ctx, base(u))
 			a.srcLooked = true
 		}
 		return a.src, a.srcErr
 	}
 	if !a.dstLooked {
-		a.dst, a.dstErr = registrations(a.ctx, a.e.state, base(u))
+		a.dst, a.dstErr = a.e.registrations(a.ctx, base(u))
 		a.dstLooked = true
 	}
 	return a.dst, a.dstErr
@@ -288,14 +288,14 @@ func (a *attributes) userRegistries() (any, error) {
 	if !ok || user == "" {
 		return nil, nil
 	}
-	es, err := registrations(a.ctx, a.e.state, user)
+	es, err := a.e.registrations(a.ctx, user)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]any, 0, len(es))
 	for _, e := range es {
 		if e.UserID == user {
-			out = append(out, e.attributeValue())
+			out = append(out, e.value)
 		}
 	}
 	return out, nil

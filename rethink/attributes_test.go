@@ -133,8 +133,8 @@ func TestAttributesOfSpecMessages(t *testing.T) {
 			    "auth": true}}`,
 			want: map[string]any{
 				"actType": "update", "msgId": 32,
-				"msgFrom": "connection://hjiang-rethink.com/e8fef4d4-88c7-4c59-b01a-8322356ae8e9",
-				"msgTo":   "connection://hjiang-rethink.com/e8fef4d4-88c7-4c59-b01a-8322356ae8e9/changes",
+				"msgFrom":      "connection://hjiang-rethink.com/e8fef4d4-88c7-4c59-b01a-8322356ae8e9",
+				"msgTo":        "connection://hjiang-rethink.com/e8fef4d4-88c7-4c59-b01a-8322356ae8e9/changes",
 				"msgDirection": "ingress", "srcScheme": "connection", "dstScheme": "connection",
 				"srcSPDomain": "hjiang-rethink.com", "dstSPDomain": "hjiang-rethink.com",
 				"srcUsername": "he.johen@gmail.com", "srcIDP": "google.com", "srcIDPDomain": "gmail.com",

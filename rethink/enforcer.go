@@ -69,7 +69,8 @@ type Enforcer struct {
 	strict          bool
 
 	pool    sync.Pool // *attributes
-	filters sync.Map  // obligation parameters -> *entryFilter
+	decoded entryCache
+	filters sync.Map // obligation parameters -> *entryFilter
 	nfilter atomic.Int32
 }
 
@@ -263,8 +264,7 @@ func (e *Enforcer) reply(msg Message, code int, reason string) Message {
 
 // learn feeds the registry cache from a message being forwarded: a
 // registration request is remembered until the Domain Registry answers it,
-// and a successful answer stores the registration for its expiry. The
-// entries of a registry search reply are stored too.
+// and a successful answer stores the registration for its expiry.
 func (e *Enforcer) learn(a *attributes) error {
 	if !strings.HasPrefix(a.from, "domain://registry.") && !strings.HasPrefix(a.to, "domain://registry.") {
 		return nil
@@ -291,25 +291,17 @@ func (e *Enforcer) learn(a *attributes) error {
 		if err != nil {
 			return fmt.Errorf("pending registrations: %w", err)
 		}
-		if ok {
-			if err := e.state.TableDelete(a.ctx, pendingTable, key); err != nil {
-				return fmt.Errorf("pending registrations: %w", err)
-			}
-			var entry RegistryEntry
-			if err := json.Unmarshal(data, &entry); err != nil {
-				return fmt.Errorf("pending registration %s: %w", key, err)
-			}
-			return putRegistration(a.ctx, e.state, entry)
+		if !ok {
+			return nil
 		}
-		for _, v := range a.val {
-			if m, ok := v.(map[string]any); ok {
-				if entry, ok := entryFrom(m); ok {
-					if err := putRegistration(a.ctx, e.state, entry); err != nil {
-						return err
-					}
-				}
-			}
+		if err := e.state.TableDelete(a.ctx, pendingTable, key); err != nil {
+			return fmt.Errorf("pending registrations: %w", err)
 		}
+		var entry RegistryEntry
+		if err := json.Unmarshal(data, &entry); err != nil {
+			return fmt.Errorf("pending registration %s: %w", key, err)
+		}
+		return putRegistration(a.ctx, e.state, entry)
 	}
 	return nil
 }

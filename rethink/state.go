@@ -136,24 +136,63 @@ func putRegistration(ctx context.Context, st State, e RegistryEntry) error {
 
 // registrations returns the live entries whose user, hyperty or runtime is
 // addr, ordered by hyperty address so that "the first entry" is stable.
-func registrations(ctx context.Context, st State, addr string) ([]RegistryEntry, error) {
-	all, err := st.TableAll(ctx, registryPrefix+addr)
+func (e *Enforcer) registrations(ctx context.Context, addr string) ([]*decodedEntry, error) {
+	all, err := e.state.TableAll(ctx, registryPrefix+addr)
 	if err != nil {
 		return nil, fmt.Errorf("registry cache: %w", err)
 	}
 	if len(all) == 0 {
 		return nil, nil
 	}
-	out := make([]RegistryEntry, 0, len(all))
+	out := make([]*decodedEntry, 0, len(all))
 	for key, data := range all {
-		var e RegistryEntry
-		if err := json.Unmarshal(data, &e); err != nil {
+		d, err := e.decoded.decode(data)
+		if err != nil {
 			return nil, fmt.Errorf("registry cache: entry %s: %w", key, err)
 		}
-		out = append(out, e)
+		out = append(out, d)
 	}
-	slices.SortFunc(out, func(a, b RegistryEntry) int { return strings.Compare(a.HypertyID, b.HypertyID) })
+	slices.SortFunc(out, func(a, b *decodedEntry) int { return strings.Compare(a.HypertyID, b.HypertyID) })
 	return out, nil
+}
+
+// decodedEntry is a registry entry and its value as policies see it. Both
+// are shared between decisions and must not be changed.
+type decodedEntry struct {
+	RegistryEntry
+	value map[string]any
+}
+
+// maxDecoded bounds the decoded entries an enforcer remembers.
+const maxDecoded = 4096
+
+// entryCache remembers registry entries by their encoded form, so that a
+// registration read again and again is decoded once, whichever instance
+// stored it.
+type entryCache struct {
+	mu sync.RWMutex
+	m  map[string]*decodedEntry
+}
+
+func (c *entryCache) decode(data []byte) (*decodedEntry, error) {
+	c.mu.RLock()
+	d := c.m[string(data)]
+	c.mu.RUnlock()
+	if d != nil {
+		return d, nil
+	}
+	d = new(decodedEntry)
+	if err := json.Unmarshal(data, &d.RegistryEntry); err != nil {
+		return nil, err
+	}
+	d.value = d.attributeValue()
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxDecoded {
+		c.m = make(map[string]*decodedEntry)
+	}
+	c.m[string(data)] = d
+	c.mu.Unlock()
+	return d, nil
 }
 
 // pendingKey names a registration waiting for its answer: the reply goes
