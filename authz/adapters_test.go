@@ -165,7 +165,11 @@ func TestEmbeddedDefault(t *testing.T) {
 	user := "Bearer " + hs256(t, exampleSecret, map[string]any{"sub": "joe", "role": "viewer"})
 	runExchanges(t, d, []exchange{
 		{name: "envoy read", method: "GET", target: "/v1/authz/envoy/docs", status: 200,
-			want: map[string]string{"X-Verdict-User": "anonymous", "X-Envoy-Auth-Headers-To-Remove": "Authorization"}},
+			want: map[string]string{"X-Verdict-User": "anonymous", "X-Envoy-Auth-Headers-To-Remove": ""}},
+		{name: "envoy read with a token strips it", method: "GET", target: "/v1/authz/envoy/docs", header: map[string]string{"Authorization": user},
+			status: 200, want: map[string]string{"X-Verdict-User": "joe", "X-Envoy-Auth-Headers-To-Remove": "Authorization"}},
+		{name: "envoy read with a bad token is anonymous", method: "GET", target: "/v1/authz/envoy/docs", header: map[string]string{"Authorization": "Bearer x.y.z"},
+			status: 200, want: map[string]string{"X-Verdict-User": "anonymous", "X-Envoy-Auth-Headers-To-Remove": "Authorization"}},
 		{name: "envoy write without token", method: "POST", target: "/v1/authz/envoy/docs", status: 401,
 			want: map[string]string{"WWW-Authenticate": `Bearer realm="verdict"`}},
 		{name: "envoy write as viewer", method: "POST", target: "/v1/authz/envoy/docs", header: map[string]string{"Authorization": user},
