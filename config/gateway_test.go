@@ -71,7 +71,7 @@ services:
 					ID: "a", Hosts: []string{"api.example.com", "*.example.org"}, PolicyChain: []ChainEntry{},
 					FailStatus: 502, HostnameRewrite: "inside", SecretToken: "s",
 					NoMatch: ErrorReply{Status: 404, Body: "No Mapping Rule matched", ContentType: "text/plain; charset=utf-8"},
-					Field: "services[0]", Line: 8, Column: 5,
+					Field:   "services[0]", Line: 8, Column: 5,
 				}},
 			},
 			addr: "127.0.0.1:8181",
