@@ -36,8 +36,8 @@ authz:
 			Nginx:          AuthzAdapter{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
 			Forward:        AuthzAdapter{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
 			NginxURIHeader: "X-Uri", NginxMethodHeader: "X-Method",
-			JWT:            &AuthzJWT{Secret: "a-secret-from-the-environment", Issuer: "me", Audience: "api", Leeway: 30 * time.Second},
-			Line:           3, Column: 3}},
+			JWT:  &AuthzJWT{Secret: "a-secret-from-the-environment", Issuer: "me", Audience: "api", Leeway: 30 * time.Second},
+			Line: 3, Column: 3}},
 		{"public key", `
 authz:
   forward: {policy: fwd}
@@ -45,7 +45,7 @@ authz:
 `, &Authz{
 			Forward:        AuthzAdapter{Policy: "fwd", Field: "authz.forward.policy", Line: 3, Column: 21},
 			NginxURIHeader: "X-Original-URI", NginxMethodHeader: "X-Original-Method",
-			JWT:            &AuthzJWT{PublicKey: "keys/jwt.pem"}, Line: 3, Column: 3}},
+			JWT: &AuthzJWT{PublicKey: "keys/jwt.pem"}, Line: 3, Column: 3}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
