@@ -156,7 +156,9 @@ type Lease struct {
 }
 
 // Release gives the slot back. It is safe to call on a lease that was not
-// allowed and to call more than once.
+// allowed and to call more than once. Pass a context that is still live
+// (not that of a request already cancelled): a release that cannot reach
+// the store leaves the slot taken until its TTL.
 func (l Lease) Release(ctx context.Context) error {
 	if l.release == nil {
 		return nil
