@@ -37,10 +37,12 @@ const (
 )
 
 var commands = map[string]command{
-	"serve":   {"run the policy server", runServe},
-	"eval":    {"decide one input against a policy file", runEval},
-	"check":   {"validate a configuration and every policy document", runCheck},
-	"version": {"print the version", runVersion},
+	"serve":       {"run the policy server", runServe},
+	"eval":        {"decide one input against a policy file", runEval},
+	"check":       {"validate a configuration and every policy document", runCheck},
+	"version":     {"print the version", runVersion},
+	"generate":    {"write the skeleton of a custom Lua policy (generate policy NAME)", runGenerate},
+	"test-policy": {"run the tests of custom Lua policy folders", runTestPolicy},
 }
 
 func main() {
