@@ -42,8 +42,8 @@ type Case struct {
 		Body    string            `yaml:"body"`
 	} `yaml:"request"`
 	Expect struct {
-		Status int               `yaml:"status"`
-		Body   *string           `yaml:"body"`
+		Status int     `yaml:"status"`
+		Body   *string `yaml:"body"`
 		// Headers the response must have; an empty value means absent.
 		Headers  map[string]string `yaml:"headers"`
 		Upstream *struct {
