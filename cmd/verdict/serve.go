@@ -13,12 +13,20 @@ import (
 )
 
 func runServe(e env, args []string) int {
-	fs := newFlagSet(e, "serve", "[--config FILE] [--log-level LEVEL] [--log-format FORMAT]")
+	fs := newFlagSet(e, "serve", "[--config FILE] [--log-level LEVEL] [--log-format FORMAT] [--policy-load-path DIRS]")
 	cfgPath := fs.String("config", "", "the configuration `file` (YAML or JSON); without it, the built-in example")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log `format`: text or json")
+	loadPath := fs.String("policy-load-path", "", "`directories` of custom Lua policies, separated by ':'; replaces policy_load_path and $"+config.PolicyLoadPathEnv)
 	if code := parseFlags(e, fs, args); code >= 0 {
 		return code
+	}
+	if *loadPath != "" {
+		// Through the environment, so that every reload sees it too.
+		if err := os.Setenv(config.PolicyLoadPathEnv, *loadPath); err != nil {
+			fmt.Fprintf(e.stderr, "verdict serve: %v\n", err)
+			return exitUsage
+		}
 	}
 	logger, err := newLogger(e, *level, *format)
 	if err != nil {
