@@ -102,11 +102,15 @@ type PexipTLS struct {
 }
 
 // PexipTable is one data table: rows with named columns, one column the key.
+// Its rows come from a file (Path) or from the shared store (Store).
 type PexipTable struct {
 	// Name is the attribute the row is published as to policies.
 	Name string
 	// Path is a .csv, .json, .yaml or .yml file.
 	Path string
+	// Store names a table of the Redis store whose entries are rows as
+	// JSON objects, keyed by the lower-case key.
+	Store string
 	// Key is the column holding each row's key.
 	Key string
 	// Lookup lists the attributes whose value is looked up as a key, in
@@ -178,7 +182,9 @@ func (c *Config) pexipWatchPaths() []string {
 	}
 	var paths []string
 	for _, t := range c.Pexip.Tables {
-		paths = append(paths, c.DataPath(t.Path))
+		if t.Path != "" {
+			paths = append(paths, c.DataPath(t.Path))
+		}
 	}
 	if t := c.Pexip.TLS; t != nil {
 		paths = append(paths, c.DataPath(t.CertFile), c.DataPath(t.KeyFile))
@@ -427,6 +433,14 @@ func (d *decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
 				}
 				t.Path = s
 			},
+			"store": func(v *yaml.Node, f string) {
+				s, ok := d.str(v, f)
+				if ok && s == "" {
+					d.errorf(v, f, "must name a table of the store")
+					return
+				}
+				t.Store = s
+			},
 			"key": func(v *yaml.Node, f string) { t.Key, _ = d.str(v, f) },
 			"lookup": func(v *yaml.Node, f string) {
 				t.Lookup = nil
@@ -447,8 +461,8 @@ func (d *decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
 				}
 			},
 		})
-		if t.Path == "" {
-			d.errorf(v, join(f, "path"), "a table file is required")
+		if (t.Path == "") == (t.Store == "") {
+			d.errorf(v, f, "give either path (a table file) or store (a table of the Redis store)")
 			return
 		}
 		if t.Key == "" {

@@ -29,6 +29,7 @@ import (
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/reply"
 	"github.com/verdict-policy/verdict/pdl"
+	"github.com/verdict-policy/verdict/store"
 )
 
 // PathPrefix is the path Infinity appends to a policy profile's URL.
@@ -60,6 +61,8 @@ type Door struct {
 	cur     atomic.Pointer[state]
 	reqs    sync.Pool
 	bufs    sync.Pool
+
+	store storeConn
 
 	tlsMu     sync.Mutex
 	tlsServer *http.Server
@@ -163,11 +166,33 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		st.docs[k] = docRef{name: name, doc: doc}
 		st.fallback[k] = pc.Fallback[k.String()]
 	}
-	for i, t := range pc.Tables {
+	var shared store.Store
+	freshStore := false
+	for _, t := range pc.Tables {
 		for _, attr := range t.Lookup {
 			if attr == t.Name || strings.HasPrefix(attr, t.Name+".") {
 				errs = append(errs, fmt.Errorf("%s.tables.%s.lookup: the table cannot be keyed by its own row", where, t.Name))
 			}
+		}
+		if t.Store != "" {
+			if cfg.Store.Backend != "redis" {
+				errs = append(errs, fmt.Errorf("%s.tables.%s.store: tables from the store need store.redis; a memory store is private to one process", where, t.Name))
+				continue
+			}
+			if t.Name == pc.Directory.Table {
+				errs = append(errs, fmt.Errorf("%s.directory.table: the phonebook must be a table file, not a store table", where))
+				continue
+			}
+			if shared == nil {
+				var err error
+				if shared, freshStore, err = d.store.get(cfg.Store); err != nil {
+					errs = append(errs, fmt.Errorf("%s.tables.%s: %w", where, t.Name, err))
+					continue
+				}
+			}
+			st.tableIndex[t.Name] = len(st.tables)
+			st.tables = append(st.tables, tableRef{name: t.Name, key: t.Key, lookup: t.Lookup, table: NewStoreTable(shared, t.Store)})
+			continue
 		}
 		data, err := cfg.ReadData(t.Path)
 		if err != nil {
@@ -179,7 +204,7 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 			errs = append(errs, fmt.Errorf("%s.tables.%s: %w", where, t.Name, err))
 			continue
 		}
-		st.tableIndex[t.Name] = i
+		st.tableIndex[t.Name] = len(st.tables)
 		st.tables = append(st.tables, tableRef{name: t.Name, key: t.Key, lookup: t.Lookup, table: ft})
 		if t.Name == pc.Directory.Table {
 			st.phonebook = ft
@@ -217,10 +242,14 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		st.cert = cert
 	}
 	if len(errs) > 0 {
+		if freshStore && shared != nil {
+			_ = shared.Close()
+		}
 		return nil, errors.Join(errs...)
 	}
 	return func() {
 		d.cur.Store(st)
+		d.store.replace(cfg.Store, shared) // nil closes a store no table needs now
 		d.setTLS(st, cfg)
 	}, nil
 }

@@ -99,10 +99,11 @@ func (d *Door) stopTLSLocked() {
 }
 
 // Close stops the HTTPS listener, if one runs, letting requests in flight
-// finish.
+// finish, and closes the door's connection to the store.
 func (d *Door) Close() error {
 	d.tlsMu.Lock()
 	defer d.tlsMu.Unlock()
 	d.stopTLSLocked()
+	d.store.close()
 	return nil
 }
