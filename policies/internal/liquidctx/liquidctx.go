@@ -58,6 +58,12 @@ func Compile(value, valueType string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid Liquid template %q: %w", value, err)
 	}
+	// The engine finds unknown filters only when it renders them.
+	for _, name := range filtersUsed(value) {
+		if !knownFilters[name] {
+			return nil, fmt.Errorf("invalid Liquid template %q: unknown filter %q", value, name)
+		}
+	}
 	return &Template{source: value, tpl: tpl, names: mentioned(value)}, nil
 }
 
@@ -184,15 +190,45 @@ func requestID(c *chain.Context) string {
 	return id
 }
 
-// mentioned lists the identifiers a template's tags use, so rendering
-// looks up only those. It errs on the side of listing too much (filter
-// names, keywords): a name with no value is simply left unbound.
-func mentioned(src string) []string {
-	var names []string
+// filtersUsed lists the names that follow a "|" in the template's tags.
+func filtersUsed(src string) []string {
+	var out []string
+	eachTag(src, func(tag string) {
+		var quote byte
+		for i := 0; i < len(tag); i++ {
+			ch := tag[i]
+			switch {
+			case quote != 0:
+				if ch == quote {
+					quote = 0
+				}
+			case ch == '"' || ch == '\'':
+				quote = ch
+			case ch == '|':
+				j := i + 1
+				for j < len(tag) && (tag[j] == ' ' || tag[j] == '\t' || tag[j] == '\n') {
+					j++
+				}
+				k := j
+				for k < len(tag) && isIdentPart(tag[k]) {
+					k++
+				}
+				if k > j {
+					out = append(out, tag[j:k])
+				}
+				i = k - 1
+			}
+		}
+	})
+	return out
+}
+
+// eachTag calls f with the inside of every {{ }} and {% %} tag of src.
+func eachTag(src string, f func(tag string)) {
 	for {
 		start := strings.Index(src, "{")
 		if start < 0 || start+1 >= len(src) {
-			return names
+			return
 		}
 		open := src[start+1]
 		if open != '{' && open != '%' {
@@ -207,9 +243,18 @@ func mentioned(src string) []string {
 		if end < 0 {
 			end = len(src) - start - 2
 		}
-		names = identifiers(src[start+2:start+2+end], names)
+		f(src[start+2 : start+2+end])
 		src = src[start+2+end:]
 	}
+}
+
+// mentioned lists the identifiers a template's tags use, so rendering
+// looks up only those. It errs on the side of listing too much (filter
+// names, keywords): a name with no value is simply left unbound.
+func mentioned(src string) []string {
+	var names []string
+	eachTag(src, func(tag string) { names = identifiers(tag, names) })
+	return names
 }
 
 // identifiers appends to names the identifiers of tag that start a
@@ -259,6 +304,31 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// knownFilters names the filters the engine has: Liquid's standard ones
+// and those newEngine adds.
+var knownFilters = map[string]bool{}
+
+func init() {
+	for _, name := range strings.Fields(`default json compact concat join map reverse sort
+		first last uniq date abs ceil floor modulo minus plus times divided_by round size
+		append capitalize downcase escape escape_once newline_to_br prepend remove
+		remove_first replace replace_first sort_natural slice split strip_html
+		strip_newlines strip lstrip rstrip truncate truncatewords upcase url_encode
+		url_decode inspect type`) {
+		knownFilters[name] = true
+	}
+	for _, name := range extraFilters {
+		knownFilters[name] = true
+	}
+}
+
+// extraFilters are the nginx helpers newEngine registers.
+var extraFilters = []string{
+	"escape_uri", "unescape_uri", "encode_base64", "decode_base64", "md5", "md5_bin",
+	"sha1_bin", "hmac_sha1", "crc32_short", "crc32_long", "quote_sql_str", "now", "time",
+	"today", "localtime", "utctime", "http_time", "cookie_time",
 }
 
 // newEngine returns a Liquid engine with the nginx helper filters that

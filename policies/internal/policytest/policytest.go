@@ -8,6 +8,8 @@ package policytest
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/verdict-policy/verdict/chain"
@@ -171,5 +173,42 @@ func Benchmark(b *testing.B, ch *chain.Chain, r *http.Request, status int, heade
 		if c.Failed() != nil {
 			b.Fatalf("the request failed: %v", c.Failed())
 		}
+	}
+}
+
+// CheckArbitrary is the body of a fuzz test over a policy's
+// configuration and request: the configuration must either fail to build
+// with an error or build a chain that handles the request without a
+// panic. The chain turns a panic into a 503, so the failure is looked for
+// in the context.
+func CheckArbitrary(t *testing.T, name, config, method, target, header string) {
+	t.Helper()
+	ch, err := chain.Build([]chain.Entry{Entry(name, config)}, chain.Env{})
+	if err != nil {
+		if err.Error() == "" {
+			t.Fatal("empty error message")
+		}
+		return
+	}
+	r, err := http.NewRequest(method, "http://api.example.com/", nil)
+	if err != nil {
+		return
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return
+	}
+	r.URL = u
+	r.RequestURI = target
+	for line := range strings.SplitSeq(header, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			r.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+	}
+	res := Run(ch, r, "192.0.2.1", func(up *http.Request) (int, http.Header, []byte) {
+		return 200, http.Header{"Content-Length": {"5"}}, []byte("hello")
+	}, 2)
+	if f := res.Context.Failed(); f != nil && strings.Contains(f.Error(), "panic") {
+		t.Fatalf("config %s, %s %s: %v", config, method, target, f)
 	}
 }

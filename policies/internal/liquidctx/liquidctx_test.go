@@ -1,0 +1,136 @@
+package liquidctx
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/verdict-policy/verdict/chain"
+)
+
+func testContext() *chain.Context {
+	r := httptest.NewRequest("POST", "http://API.example.com:8080/v1/items?a=1", nil)
+	r.RemoteAddr = "192.0.2.7:5555"
+	r.Header.Set("X-User", "ann")
+	r.Header.Add("X-Multi", "a")
+	r.Header.Add("X-Multi", "b")
+	r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}))
+	c := chain.NewContext(r, "192.0.2.7", nil, map[string]any{"static": "exported"})
+	c.ServiceID = "42"
+	c.Request.URL.Path = "/rewritten"
+	c.Set("jwt", map[string]any{"sub": "alice"})
+	return c
+}
+
+func TestRender(t *testing.T) {
+	tests := []struct{ template, want string }{
+		{"plain {{ text", "plain {{ text"},
+		{"{{ uri }} {{ path }}", "/rewritten /rewritten"},
+		{"{{ host }} {{ scheme }} {{ http_method }}", "api.example.com http POST"},
+		{"{{ remote_addr }}:{{ remote_port }}", "192.0.2.7:5555"},
+		{"{{ server_addr }}:{{ server_port }}", "127.0.0.1:8080"},
+		{"{{ query }}", "a=1"},
+		{"{{ headers['x-user'] }} {{ headers['X-USER'] }} {{ headers.X-User }}", "ann ann ann"},
+		{"{{ headers['X-Multi'] }}", "a, b"},
+		{"[{{ headers['X-None'] }}]", "[]"},
+		{"{% if headers contains 'X-User' %}yes{% endif %}", "yes"},
+		{"{{ original_request.path }} {{ original_request.uri }} {{ original_request.headers['X-User'] }}", "/v1/items /v1/items?a=1 ann"},
+		{"{{ service.id }} {{ jwt.sub }} {{ static }}", "42 alice exported"},
+		{"{{ 'abc' | md5 }}", "900150983cd24fb0d6963f7d28e17f72"},
+		{"{{ 'a b/c' | escape_uri }} {{ 'YQ==' | decode_base64 }} {{ 'a' | encode_base64 }}", "a+b%2Fc a YQ=="},
+		{"{% assign x = 'v' %}{{ x }}{{ nothing }}", "v"},
+	}
+	c := testContext()
+	for _, tt := range tests {
+		t.Run(tt.template, func(t *testing.T) {
+			valueType := Liquid
+			if tt.template == "plain {{ text" {
+				valueType = Plain
+			}
+			tpl, err := Compile(tt.template, valueType)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tpl.Render(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRequestIDIsStable(t *testing.T) {
+	c := testContext()
+	tpl := MustCompile("{{ request_id }}", Liquid)
+	a, _ := tpl.Render(c)
+	b, _ := tpl.Render(c)
+	if len(a) != 32 || a != b {
+		t.Errorf("ids %q and %q", a, b)
+	}
+	c = testContext()
+	c.Request.Header.Set("X-Request-Id", "from-client")
+	if got, _ := tpl.Render(c); got != "from-client" {
+		t.Errorf("id %q, want the client's", got)
+	}
+}
+
+func TestMentioned(t *testing.T) {
+	tests := []struct {
+		template string
+		want     []string
+	}{
+		{"no tags", nil},
+		{"{{ uri }}", []string{"uri"}},
+		{"{{ a.b.c }} {{ headers['X-Y'] | upcase }}", []string{"a", "headers", "upcase"}},
+		{`{% if x == "y z" %}{{ w }}{% endif %}`, []string{"if", "x", "w", "endif"}},
+		{"{{ unterminated", []string{"unterminated"}},
+		{"{ {x} }", nil},
+	}
+	for _, tt := range tests {
+		if got := mentioned(tt.template); !slices.Equal(got, tt.want) {
+			t.Errorf("mentioned(%q) = %q, want %q", tt.template, got, tt.want)
+		}
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	for _, tt := range []struct{ value, valueType string }{
+		{"{% if %}", Liquid},
+		{"{{ x | no_such_filter }}", Liquid},
+		{"x", "lua"},
+	} {
+		if _, err := Compile(tt.value, tt.valueType); err == nil {
+			t.Errorf("Compile(%q, %q): no error", tt.value, tt.valueType)
+		}
+	}
+}
+
+// FuzzTemplate compiles and renders arbitrary templates: an error is
+// fine, a panic is not. The seed corpus is under testdata/fuzz.
+func FuzzTemplate(f *testing.F) {
+	f.Add("{{ headers['X-User'] | upcase }} {{ uri }}")
+	f.Fuzz(func(t *testing.T, src string) {
+		tpl, err := Compile(src, Liquid)
+		if err != nil {
+			return
+		}
+		_, _ = tpl.Render(testContext())
+	})
+}
+
+func TestExtraFiltersAreRegistered(t *testing.T) {
+	for _, name := range extraFilters {
+		tpl := MustCompile("{{ 'YQ==' | "+name+": 'k' }}", Liquid)
+		_, err := tpl.Render(testContext())
+		if err != nil && strings.Contains(err.Error(), "undefined filter") {
+			t.Errorf("filter %s is listed but not registered", name)
+		}
+	}
+}

@@ -1,0 +1,19 @@
+package maintenancemode_test
+
+import (
+	"testing"
+
+	"github.com/verdict-policy/verdict/policies/internal/policytest"
+	maintenancemode "github.com/verdict-policy/verdict/policies/maintenance_mode"
+)
+
+// FuzzMaintenance builds the policy from arbitrary configurations and runs
+// arbitrary requests through it: a bad configuration must be an error
+// and no request may make the policy panic. The seed corpus is under
+// testdata/fuzz/FuzzMaintenance.
+func FuzzMaintenance(f *testing.F) {
+	f.Add(`{}`, "GET", "/", "")
+	f.Fuzz(func(t *testing.T, config, method, target, header string) {
+		policytest.CheckArbitrary(t, maintenancemode.Name, config, method, target, header)
+	})
+}

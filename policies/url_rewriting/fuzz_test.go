@@ -1,0 +1,19 @@
+package urlrewriting_test
+
+import (
+	"testing"
+
+	"github.com/verdict-policy/verdict/policies/internal/policytest"
+	urlrewriting "github.com/verdict-policy/verdict/policies/url_rewriting"
+)
+
+// FuzzURLRewriting builds the policy from arbitrary configurations and runs
+// arbitrary requests through it: a bad configuration must be an error
+// and no request may make the policy panic. The seed corpus is under
+// testdata/fuzz/FuzzURLRewriting.
+func FuzzURLRewriting(f *testing.F) {
+	f.Add(`{}`, "GET", "/", "")
+	f.Fuzz(func(t *testing.T, config, method, target, header string) {
+		policytest.CheckArbitrary(t, urlrewriting.Name, config, method, target, header)
+	})
+}
