@@ -75,7 +75,8 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: empty chain: %w", err)
 	}
-	g.state.Store(&state{exact: map[string]*service{}, global: empty, settings: config.Gateway{}.WithDefaults()})
+	g.state.Store(&state{exact: map[string]*service{}, global: empty, settings: config.Gateway{}.WithDefaults(),
+		unknown: m.forService("")})
 	return g, nil
 }
 
@@ -86,6 +87,8 @@ type state struct {
 	global   *chain.Chain
 	services []*service
 	settings config.Gateway
+	// unknown holds the metrics of requests for no service.
+	unknown *serviceMetrics
 
 	inflight atomic.Int64
 	retired  atomic.Bool
@@ -98,11 +101,12 @@ type wildcard struct {
 
 // service is a configured service with its composed chain.
 type service struct {
-	id     string
-	cfg    *config.Service
-	chain  *chain.Chain // global and service policies, composed
-	own    *chain.Chain // the service's own chain, for Close
-	logger *slog.Logger
+	id      string
+	cfg     *config.Service
+	chain   *chain.Chain // global and service policies, composed
+	own     *chain.Chain // the service's own chain, for Close
+	logger  *slog.Logger
+	metrics *serviceMetrics
 }
 
 // acquire returns the current state, counted as in use until release.
@@ -206,7 +210,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		return d, ok
 	}
 	var problems config.Problems
-	st := &state{exact: map[string]*service{}, settings: gw}
+	st := &state{exact: map[string]*service{}, settings: gw, unknown: g.metrics.forService("")}
 
 	resolve := g.resolve
 	if dirs := cfg.PolicyDirs(); resolve == nil && len(dirs) > 0 {
@@ -248,7 +252,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		composed := chain.Compose(global, own)
 		composed.SetFailStatus(fail)
 		composed.OnFailure = g.metrics.onFailure(sc.ID)
-		svc := &service{id: sc.ID, cfg: sc, chain: composed, own: own, logger: logger}
+		svc := &service{id: sc.ID, cfg: sc, chain: composed, own: own, logger: logger, metrics: g.metrics.forService(sc.ID)}
 		st.services = append(st.services, svc)
 		for _, h := range sc.Hosts {
 			if suffix, ok := strings.CutPrefix(h, "*"); ok {

@@ -3,7 +3,7 @@ package gateway
 import (
 	"fmt"
 	"strconv"
-	"time"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -58,20 +58,37 @@ var statusText = func() (t [600]string) {
 	return
 }()
 
-func (m *metrics) request(service string, status int) {
-	s := "other"
-	if status >= 0 && status < len(statusText) {
-		s = statusText[status]
+// serviceMetrics are one service's metrics, looked up once when the
+// configuration is built so that a request costs no label hashing.
+type serviceMetrics struct {
+	m                            *metrics
+	service                      string
+	chainRequest, chainLog, wait prometheus.Observer
+	statuses                     [600]atomic.Pointer[counter]
+}
+
+type counter struct{ prometheus.Counter }
+
+func (m *metrics) forService(service string) *serviceMetrics {
+	return &serviceMetrics{
+		m: m, service: service,
+		chainRequest: m.chain.WithLabelValues(service, "request"),
+		chainLog:     m.chain.WithLabelValues(service, "log"),
+		wait:         m.upstream.WithLabelValues(service),
 	}
-	m.requests.WithLabelValues(service, s).Inc()
 }
 
-func (m *metrics) observeUpstream(service string, d time.Duration) {
-	m.upstream.WithLabelValues(service).Observe(d.Seconds())
-}
-
-func (m *metrics) observeChain(service, part string, d time.Duration) {
-	m.chain.WithLabelValues(service, part).Observe(d.Seconds())
+func (sm *serviceMetrics) request(status int) {
+	if status < 0 || status >= len(sm.statuses) {
+		sm.m.requests.WithLabelValues(sm.service, "other").Inc()
+		return
+	}
+	c := sm.statuses[status].Load()
+	if c == nil {
+		c = &counter{sm.m.requests.WithLabelValues(sm.service, statusText[status])}
+		sm.statuses[status].Store(c)
+	}
+	c.Inc()
 }
 
 func (m *metrics) onFailure(service string) func(policy string, phase chain.Phase, err error) {

@@ -24,9 +24,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer st.release()
 
 	svc := st.lookup(requestHost(r.Host))
-	ch, logger, id := st.global, g.logger, ""
+	ch, logger, sm := st.global, g.logger, st.unknown
 	if svc != nil {
-		ch, logger, id = svc.chain, svc.logger, svc.id
+		ch, logger, sm = svc.chain, svc.logger, svc.metrics
 	}
 	ctx := chain.NewContext(r, clientIP(r.RemoteAddr), logger, ch.Exports())
 	if svc != nil {
@@ -46,17 +46,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ctx.Proxying() {
 		ch.Balance(ctx)
 	}
-	g.metrics.observeChain(id, "request", time.Since(t0))
+	sm.chainRequest.Observe(time.Since(t0).Seconds())
 	if ctx.Proxying() {
-		abort = g.proxy(w, ctx, ch, st, id)
+		abort = g.proxy(w, ctx, ch, st, sm)
 	} else {
 		g.writeLocal(w, ctx, ch)
 	}
 	t1 := time.Now()
 	ch.PostAction(ctx)
 	ch.Log(ctx)
-	g.metrics.observeChain(id, "log", time.Since(t1))
-	g.metrics.request(id, ctx.Response.Status)
+	sm.chainLog.Observe(time.Since(t1).Seconds())
+	sm.request(ctx.Response.Status)
 	if abort {
 		// The response was cut short after its header went out: closing
 		// the connection is the only way left to tell the client.
@@ -120,7 +120,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // proxy sends the request to ctx.Upstream and streams the answer back
 // through the filters. It reports whether the response had to be cut
 // short after its header was sent.
-func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain, st *state, id string) (abort bool) {
+func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain, st *state, sm *serviceMetrics) (abort bool) {
 	up := ctx.Upstream
 	out := ctx.Request
 	timeouts := effectiveTimeouts(ctx, up, &st.settings)
@@ -147,7 +147,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	tr := g.transports.get(target.Scheme, target.Host, timeouts)
 	start := time.Now()
 	resp, err := tr.RoundTrip(out)
-	g.metrics.observeUpstream(id, time.Since(start))
+	sm.wait.Observe(time.Since(start).Seconds())
 	if err != nil {
 		status, msg := http.StatusBadGateway, "the upstream could not be reached"
 		var ne net.Error
@@ -155,9 +155,12 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 			status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
 		}
 		if errors.Is(err, context.Canceled) {
+			// Nobody is left to answer; 499 is nginx's status for this.
 			status, msg = 499, "the client went away"
+			ctx.Logger.Debug("client went away before the upstream answered", "upstream", target.Host)
+		} else {
+			ctx.Logger.Warn("upstream request failed", "upstream", target.Host, "error", err.Error())
 		}
-		ctx.Logger.Warn("upstream request failed", "upstream", target.Host, "error", err.Error())
 		ctx.Response = chain.Response{Status: status, Header: make(http.Header), Body: []byte(msg + "\n")}
 		ctx.Response.Header.Set("Content-Type", "text/plain; charset=utf-8")
 		g.writeLocal(w, ctx, ch)
