@@ -87,7 +87,7 @@ func (t *Template) Mentions(name string) bool { return contains(t.names, name) }
 func (t *Template) Source() string { return t.source }
 
 // Render returns the value for the request of c. A plain value costs
-// nothing; a template sees the variables described in the package README.
+// nothing; a template sees the variables Variable describes.
 func (t *Template) Render(c *chain.Context) (string, error) {
 	if t.tpl == nil {
 		return t.source, nil
@@ -120,8 +120,21 @@ func (t *Template) RenderWith(c *chain.Context, extra map[string]any) (string, e
 }
 
 // Variable returns the value of one template variable for the request of
-// c: the nginx-style request variables first, then values that policies
-// shared in the context.
+// c. The request variables, named as nginx names them, come first:
+//
+//	uri, path          the path as policies left it so far
+//	host, scheme       the client's Host (lower case, no port) and scheme
+//	http_method        the method
+//	query              the raw query string
+//	remote_addr/_port  the client's address and port
+//	server_addr/_port  the local address that took the connection
+//	headers            the request's headers, any case: headers['X-Foo']
+//	request_id         the X-Request-Id header, else a random id
+//	original_request   method, scheme, host, path, query, uri and headers
+//	                   as the client sent them
+//
+// Any other name is a value policies shared in the context (Context.Get),
+// such as jwt or credentials; service defaults to {id: <service id>}.
 func Variable(c *chain.Context, name string) (any, bool) {
 	r := c.Request
 	switch name {
