@@ -1,10 +1,13 @@
 package rethink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -78,6 +81,46 @@ func FuzzHTTP(f *testing.F) {
 			if !json.Valid(rec.Body.Bytes()) {
 				t.Fatalf("%s: the answer is not JSON: %s", path, rec.Body)
 			}
+		}
+	})
+}
+
+// FuzzJSON holds the message decoder and encoder to encoding/json: the same
+// inputs accepted, the same values, the same bytes out.
+func FuzzJSON(f *testing.F) {
+	for _, s := range []string{allocRequest, allocReply, `{"a": [1, 2.5, -0, 1e400]}`, `"\ud83d\ude00 \ud800 \u2028 <&>"`,
+		`[true, false, null, {}, [], ""]`, `{"a": 1, "a": 2}`, "\"\xff\"", `1e-7`, `123456789012345678901234`, `{"x": "\t\n\u0001"}`, ` [1,]`, `01`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		mine, errMine := decodeJSON(data)
+		var std any
+		errStd := json.Unmarshal(data, &std)
+		var se *syntaxError
+		if errors.As(errMine, &se) && strings.Contains(se.msg, "nested more than") {
+			return
+		}
+		if (errMine == nil) != (errStd == nil) {
+			t.Fatalf("%q: decodeJSON error %v, encoding/json error %v", data, errMine, errStd)
+		}
+		if errMine != nil {
+			return
+		}
+		if !reflect.DeepEqual(mine, std) {
+			t.Fatalf("%q: decodeJSON %#v, encoding/json %#v", data, mine, std)
+		}
+		out, err := appendJSON(nil, mine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(std); err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(out, want) {
+			t.Fatalf("%q: appendJSON %s, encoding/json %s", data, out, want)
 		}
 	})
 }

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,35 +99,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply.Error(w, status, code, msg)
 		return
 	}
-	var out any
+	body := buf.Bytes()
+	var out []byte
+	var err error
 	if r.URL.Path == DecidePath {
-		res, err := in.decide(r, buf.Bytes())
-		if err != nil {
-			reply.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
-			return
-		}
-		out = res
+		out, err = in.decide(r, body, body[len(body):])
 	} else {
-		res, err := in.decideBatch(r, buf.Bytes())
-		if err != nil {
-			reply.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
+		out, err = in.decideBatch(r, body, body[len(body):])
+	}
+	if err != nil {
+		var enc *encodeError
+		if errors.As(err, &enc) {
+			reply.Error(w, http.StatusInternalServerError, "internal", "encoding the answer: "+err.Error())
 			return
 		}
-		out = res
-	}
-	buf.Reset()
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
-		reply.Error(w, http.StatusInternalServerError, "internal", "encoding the answer: "+err.Error())
+		reply.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	hdr := w.Header()
 	hdr["Content-Type"] = jsonContentType
-	hdr["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(out))}
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(out)
 }
+
+// encodeError marks a failure to encode an answer, a server-side problem.
+type encodeError struct{ err error }
+
+func (e *encodeError) Error() string { return e.err.Error() }
 
 var (
 	buffers         = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -155,14 +154,6 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit i
 		return http.StatusBadRequest, "invalid_request", "the request body is empty"
 	}
 	return 0, "", ""
-}
-
-// request is one message to decide, as the HTTP API takes it.
-type request struct {
-	Message    json.RawMessage `json:"message"`
-	Direction  string          `json:"direction"`
-	Attributes map[string]any  `json:"attributes"`
-	Explain    bool            `json:"explain"`
 }
 
 // Answer is the JSON form of a Result, as the HTTP API returns it.
@@ -209,38 +200,122 @@ func NewAnswer(r Result) Answer {
 	return a
 }
 
-func (in *installed) decide(r *http.Request, body []byte) (Answer, error) {
-	var req request
-	if err := decodeStrict(body, &req); err != nil {
-		return Answer{}, err
-	}
-	return in.answer(r, &req)
+// request is one message to decide, as the HTTP API takes it.
+type request struct {
+	message    Message
+	direction  Direction
+	attributes map[string]any
+	explain    bool
 }
 
-// answer decides one decoded request.
-func (in *installed) answer(r *http.Request, req *request) (Answer, error) {
-	if len(req.Message) == 0 || string(req.Message) == "null" {
-		return Answer{}, errors.New(`"message" is required: the reTHINK message to check`)
+// requestFields names the fields of a request, for error messages.
+const requestFields = `the fields are "message", "direction", "attributes" and "explain"`
+
+// parseRequest reads one decoded request object.
+func parseRequest(v any) (request, error) {
+	var req request
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return req, errors.New(`a request must be a JSON object: {"message": {...}, "direction": "ingress" | "egress", "attributes": {...}}`)
 	}
-	msg, err := ParseMessage(req.Message)
-	if err != nil {
-		if errors.Is(err, ErrNotObject) {
-			return Answer{}, errors.New(`"message" must be a JSON object`)
+	var unknown []string
+	for k, f := range obj {
+		switch k {
+		case "message":
+			switch m := f.(type) {
+			case nil:
+			case map[string]any:
+				req.message = m
+			default:
+				return req, fmt.Errorf(`"message" must be a JSON object, not %s`, kindOf(f))
+			}
+		case "direction":
+			if f == nil {
+				continue
+			}
+			s, ok := f.(string)
+			if !ok {
+				return req, fmt.Errorf(`"direction" must be a string, not %s`, kindOf(f))
+			}
+			dir, err := ParseDirection(s)
+			if err != nil {
+				return req, fmt.Errorf(`"direction": %w`, err)
+			}
+			req.direction = dir
+		case "attributes":
+			if f == nil {
+				continue
+			}
+			m, ok := f.(map[string]any)
+			if !ok {
+				return req, fmt.Errorf(`"attributes" must be an object of attribute values, not %s`, kindOf(f))
+			}
+			attrs, err := overrides(m)
+			if err != nil {
+				return req, err
+			}
+			req.attributes = attrs
+		case "explain":
+			if f == nil {
+				continue
+			}
+			b, ok := f.(bool)
+			if !ok {
+				return req, fmt.Errorf(`"explain" must be true or false, not %s`, kindOf(f))
+			}
+			req.explain = b
+		default:
+			unknown = append(unknown, k)
 		}
-		return Answer{}, fmt.Errorf(`"message": %w`, err)
 	}
-	dir, err := ParseDirection(req.Direction)
+	if len(unknown) > 0 {
+		return req, fmt.Errorf("unknown field %q; %s", slices.Min(unknown), requestFields)
+	}
+	if req.message == nil {
+		return req, errors.New(`"message" is required: the reTHINK message to check`)
+	}
+	return req, nil
+}
+
+// decodeBody decodes a request body, saying what is wrong in terms a
+// client can act on.
+func decodeBody(body []byte) (any, error) {
+	v, err := decodeJSON(body)
+	if errors.Is(err, errEnd) {
+		return nil, errors.New("the JSON body ends before it is complete")
+	}
+	return v, err
+}
+
+// decide answers one request, appending the answer to out.
+func (in *installed) decide(r *http.Request, body, out []byte) ([]byte, error) {
+	v, err := decodeBody(body)
 	if err != nil {
-		return Answer{}, fmt.Errorf(`"direction": %w`, err)
+		return nil, err
 	}
-	attrs, err := overrides(req.Attributes)
+	req, err := parseRequest(v)
 	if err != nil {
-		return Answer{}, err
+		return nil, err
 	}
-	if req.Explain {
-		return NewAnswer(in.e.Explain(r.Context(), msg, dir, attrs)), nil
+	if out, err = in.answer(r, &req, out); err != nil {
+		return nil, err
 	}
-	return NewAnswer(in.e.DecideWith(r.Context(), msg, dir, attrs)), nil
+	return append(out, '\n'), nil
+}
+
+// answer decides a parsed request and appends its answer to out.
+func (in *installed) answer(r *http.Request, req *request, out []byte) ([]byte, error) {
+	var res Result
+	if req.explain {
+		res = in.e.Explain(r.Context(), req.message, req.direction, req.attributes)
+	} else {
+		res = in.e.DecideWith(r.Context(), req.message, req.direction, req.attributes)
+	}
+	out, err := appendAnswer(out, NewAnswer(res))
+	if err != nil {
+		return nil, &encodeError{err}
+	}
+	return out, nil
 }
 
 // overrides checks the attribute names a caller supplies, turning aliases
@@ -263,91 +338,102 @@ func overrides(m map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// batchItem is one element of a batch answer: an answer, or the error of
-// a request that could not be decided.
-type batchItem struct {
-	*Answer
-	Err *reply.ErrorDetail `json:"error,omitempty"`
-}
-
-// MarshalJSON writes the answer, or {"error": {...}}.
-func (b batchItem) MarshalJSON() ([]byte, error) {
-	if b.Answer != nil {
-		return json.Marshal(b.Answer)
+// decideBatch answers a list of requests with a list of answers, in order.
+// A request that cannot be decided gets an error object in its place.
+func (in *installed) decideBatch(r *http.Request, body, out []byte) ([]byte, error) {
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
+		return nil, errors.New(`the batch must be a JSON array of requests, each {"message": ..., "direction": ...}`)
 	}
-	return json.Marshal(reply.ErrorBody{Error: *b.Err})
-}
-
-func (in *installed) decideBatch(r *http.Request, body []byte) ([]batchItem, error) {
-	var raws []json.RawMessage
-	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '[' {
-		return nil, errors.New("the batch must be a JSON array of requests, each {\"message\": ..., \"direction\": ...}")
+	v, err := decodeBody(body)
+	if err != nil {
+		return nil, fmt.Errorf("the batch is not valid JSON: %w", err)
 	}
-	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, fmt.Errorf("the batch is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	items := v.([]any)
+	if len(items) > in.limits.MaxBatch {
+		return nil, fmt.Errorf("the batch holds %d requests; at most %d are allowed", len(items), in.limits.MaxBatch)
 	}
-	if len(raws) > in.limits.MaxBatch {
-		return nil, fmt.Errorf("the batch holds %d requests; at most %d are allowed", len(raws), in.limits.MaxBatch)
-	}
-	out := make([]batchItem, len(raws))
-	for i, raw := range raws {
-		var req request
-		err := decodeStrict(raw, &req)
-		var a Answer
-		if err == nil {
-			a, err = in.answer(r, &req)
+	out = append(out, '[')
+	for i, item := range items {
+		if i > 0 {
+			out = append(out, ',')
 		}
+		req, err := parseRequest(item)
 		if err != nil {
-			out[i].Err = &reply.ErrorDetail{Code: "invalid_request", Message: fmt.Sprintf("request %d: %v", i, err)}
+			out = append(out, `{"error":{"code":"invalid_request","message":`...)
+			out = appendString(out, fmt.Sprintf("request %d: %v", i, err))
+			out = append(out, "}}"...)
 			continue
 		}
-		out[i].Answer = &a
+		if out, err = in.answer(r, &req, out); err != nil {
+			return nil, err
+		}
 	}
-	return out, nil
+	return append(out, ']', '\n'), nil
 }
 
-// decodeStrict decodes one request object, refusing unknown fields and
-// trailing data, and says what is wrong in terms of the request's fields.
-func decodeStrict(data []byte, req *request) error {
-	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
-		return errors.New(`a request must be a JSON object: {"message": {...}, "direction": "ingress" | "egress", "attributes": {...}}`)
+// appendAnswer appends the JSON form of a.
+func appendAnswer(b []byte, a Answer) ([]byte, error) {
+	b = append(b, `{"decision":`...)
+	b = appendString(b, a.Decision)
+	b = append(b, `,"obligations":`...)
+	b, err := appendObligations(b, a.Obligations)
+	if err != nil {
+		return b, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(req); err != nil {
-		var typ *json.UnmarshalTypeError
-		var syn *json.SyntaxError
-		switch {
-		case errors.As(err, &typ):
-			return fmt.Errorf("field %q must be %s, not %s", typ.Field, goKind(typ.Type.Kind().String()), typ.Value)
-		case errors.As(err, &syn):
-			return fmt.Errorf("invalid JSON at byte offset %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return errors.New("the JSON body ends before it is complete")
+	b = append(b, `,"advice":`...)
+	if b, err = appendObligations(b, a.Advice); err != nil {
+		return b, err
+	}
+	b = append(b, `,"path":`...)
+	b = appendString(b, a.Path)
+	if a.Forward {
+		b = append(b, `,"forward":true,"message":`...)
+	} else {
+		b = append(b, `,"forward":false,"message":`...)
+	}
+	if b, err = appendMessage(b, a.Message); err != nil {
+		return b, err
+	}
+	b = append(b, `,"reply":`...)
+	if b, err = appendMessage(b, a.Reply); err != nil {
+		return b, err
+	}
+	if a.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendString(b, a.Error)
+	}
+	if a.Trace != nil {
+		trace, err := json.Marshal(a.Trace)
+		if err != nil {
+			return b, err
 		}
-		msg := strings.TrimPrefix(err.Error(), "json: ")
-		if strings.HasPrefix(msg, "unknown field") {
-			return fmt.Errorf(`%s; the fields are "message", "direction", "attributes" and "explain"`, msg)
-		}
-		return errors.New("invalid JSON: " + msg)
+		b = append(b, `,"trace":`...)
+		b = append(b, trace...)
 	}
-	if dec.More() {
-		return errors.New("unexpected data after the JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the JSON object")
-	}
-	return nil
+	return append(b, '}'), nil
 }
 
-func goKind(kind string) string {
-	switch kind {
-	case "string":
-		return "a string"
-	case "bool":
-		return "a boolean"
-	case "map":
-		return "an object"
+func appendMessage(b []byte, m Message) ([]byte, error) {
+	if m == nil {
+		return append(b, "null"...), nil
 	}
-	return kind
+	return appendObject(b, m)
+}
+
+func appendObligations(b []byte, obs []pdl.Obligation) ([]byte, error) {
+	b = append(b, '[')
+	for i, o := range obs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendString(b, o.Name)
+		b = append(b, `,"params":`...)
+		var err error
+		if b, err = appendJSON(b, o.Params); err != nil {
+			return b, err
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
 }

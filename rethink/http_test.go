@@ -128,18 +128,19 @@ func TestHTTPBadInput(t *testing.T) {
 		status           int
 		code, message    string
 	}{
-		{"not JSON", DecidePath, `hello`, 400, "invalid_request", "a request must be a JSON object"},
+		{"not JSON", DecidePath, `hello`, 400, "invalid_request", "invalid JSON at byte offset 0: unexpected 'h'"},
+		{"a string", DecidePath, `"hello"`, 400, "invalid_request", "a request must be a JSON object"},
 		{"empty", DecidePath, ``, 400, "invalid_request", "the request body is empty"},
 		{"truncated", DecidePath, `{"message": {"id": 1`, 400, "invalid_request", "ends before it is complete"},
-		{"trailing data", DecidePath, `{"message": ` + allocRequest + `} {}`, 400, "invalid_request", "unexpected data after the JSON object"},
+		{"trailing data", DecidePath, `{"message": ` + allocRequest + `} {}`, 400, "invalid_request", "unexpected data after the JSON value"},
 		{"no message", DecidePath, `{"direction": "ingress"}`, 400, "invalid_request", `"message" is required`},
 		{"null message", DecidePath, `{"message": null}`, 400, "invalid_request", `"message" is required`},
 		{"message is a list", DecidePath, `{"message": [1]}`, 400, "invalid_request", `"message" must be a JSON object`},
 		{"bad direction", DecidePath, `{"message": ` + allocRequest + `, "direction": "sideways"}`, 400, "invalid_request", `"direction": direction "sideways" is neither ingress nor egress`},
-		{"direction not a string", DecidePath, `{"message": ` + allocRequest + `, "direction": 1}`, 400, "invalid_request", `field "direction" must be a string, not number`},
+		{"direction not a string", DecidePath, `{"message": ` + allocRequest + `, "direction": 1}`, 400, "invalid_request", `"direction" must be a string, not a number`},
 		{"unknown field", DecidePath, `{"message": ` + allocRequest + `, "policy": "x"}`, 400, "invalid_request", `unknown field "policy"`},
 		{"unknown attribute", DecidePath, `{"message": ` + allocRequest + `, "attributes": {"colour": "red"}}`, 400, "invalid_request", `"colour" is not an attribute`},
-		{"attributes not an object", DecidePath, `{"message": ` + allocRequest + `, "attributes": [1]}`, 400, "invalid_request", `field "attributes" must be an object`},
+		{"attributes not an object", DecidePath, `{"message": ` + allocRequest + `, "attributes": [1]}`, 400, "invalid_request", `"attributes" must be an object of attribute values, not an array`},
 		{"huge", DecidePath, huge, 413, "body_too_large", "larger than the limit of 1024 bytes"},
 		{"batch not a list", DecideBatchPath, `{"message": {}}`, 400, "invalid_request", "the batch must be a JSON array"},
 		{"batch not JSON", DecideBatchPath, `[{"message": `, 400, "invalid_request", "the batch is not valid JSON"},
@@ -178,5 +179,29 @@ func TestHTTPNotConfigured(t *testing.T) {
 	status, body := post(t, srv.URL+DecidePath, `{"message": `+allocRequest+`}`)
 	if status != 404 || !strings.Contains(body, "not_configured") {
 		t.Errorf("%d %s", status, body)
+	}
+}
+
+// BenchmarkHTTPDecide runs one data-object update (PCP 24) through the
+// handler: decoding, deciding and encoding the answer.
+func BenchmarkHTTPDecide(b *testing.B) {
+	e, _, _ := pcpPack(b)
+	h := NewHandler()
+	h.Install(e, HandlerLimits{})
+	body := `{"direction": "ingress", "message": {"id": 32, "type": "update",
+	  "from": "connection://hjiang-rethink.com/e8fef4d4-88c7-4c59-b01a-8322356ae8e9",
+	  "to": "connection://hjiang-rethink.com/e8fef4d4-88c7-4c59-b01a-8322356ae8e9/changes",
+	  "body": {"version": 26, "source": "hyperty://hjiang-rethink.com/6a54377c-b292-4287-9a83-039b0ad77b31",
+	    "attribute": "status", "value": "checking", "auth": true,
+	    "identity": {"userProfile": {"username": "he.johen@gmail.com"}, "idp": "google.com", "assertion": "eyJ..."}}}}`
+	rec := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		rec.Body.Reset()
+		req := httptest.NewRequest(http.MethodPost, DecidePath, strings.NewReader(body))
+		h.ServeHTTP(rec, req)
+	}
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"forward":true`) {
+		b.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }

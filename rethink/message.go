@@ -60,11 +60,11 @@ func ParseMessage(data []byte) (Message, error) {
 	if data[0] != '{' {
 		return nil, ErrNotObject
 	}
-	var m Message
-	if err := json.Unmarshal(data, &m); err != nil {
+	v, err := decodeJSON(data)
+	if err != nil {
 		return nil, fmt.Errorf("decode message: %w", err)
 	}
-	return m, nil
+	return Message(v.(map[string]any)), nil
 }
 
 // Validate checks the header of m as a messaging node does before any
