@@ -212,9 +212,9 @@ func apply(c *chain.Context, h http.Header, cmd *command) error {
 	return nil
 }
 
-// host applies a command to the Host of the request sent upstream: a
-// request has one Host, so set, push and add all replace it, and delete
-// or an empty value leaves the choice to the upstream's address.
+// host applies a command to the request's Host, which net/http keeps out
+// of the header map: a request has one Host, so set, push and add all
+// replace it. The proxying policy decides the Host sent upstream.
 func (p *Policy) host(c *chain.Context, cmd *command) error {
 	if cmd.op == opDelete {
 		c.Request.Host = ""
