@@ -458,3 +458,54 @@ func TestRedisLimiterIsOneEvalshaPerCall(t *testing.T) {
 		}
 	}
 }
+
+// Redis going away and coming back while requests are in flight: every
+// failure is ErrUnavailable, nothing panics or hangs, and requests pass
+// again once the server is back.
+func TestRedisOutageUnderLoad(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, srv.URL(), "", nil)
+	var ok, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, err := r.Window(ctx, "busy", 1_000_000, time.Hour)
+				cancel()
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, ErrUnavailable):
+					failed.Add(1)
+				default:
+					t.Errorf("error that is not ErrUnavailable: %v", err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	srv.Stop()
+	time.Sleep(200 * time.Millisecond)
+	srv.Restart()
+	okAtRestart := ok.Load()
+	deadline := time.Now().Add(5 * time.Second)
+	for ok.Load() < okAtRestart+100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() == 0 {
+		t.Fatal("no request failed while the server was down")
+	}
+	if ok.Load() < okAtRestart+100 {
+		t.Fatalf("only %d requests passed after the restart", ok.Load()-okAtRestart)
+	}
+}
