@@ -225,6 +225,10 @@ func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 		},
 		"fallback": func(v *yaml.Node, f string) {
 			p.Fallback = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) {
+				if strings.HasSuffix(f, "."+PexipParticipantAvatar) {
+					// Without an image Infinity shows its placeholder: 404 is the only answer.
+					return d.oneOf(v, f, FallbackNotFound)
+				}
 				return d.oneOf(v, f, FallbackNotFound, FallbackContinue)
 			})
 		},
