@@ -192,6 +192,8 @@ func validHeaderValue(s string) bool { return !strings.ContainsAny(s, "\r\n\x00"
 //	method, path, host, scheme, uri, query, client_ip, service_id
 //	header.NAME (any case; several values joined with ", ")
 //	query.NAME (the first value)
+//	header (or headers) and args: every header (lower-case names) and
+//	every query argument as an object, for templates
 //	original.method, original.path, original.host, original.uri
 //	anything else: a value an earlier policy set in the context (a dotted
 //	name reaches into nested maps)
@@ -231,6 +233,22 @@ func (a *Attributes) Attribute(name string) (any, error) {
 		return c.Original.Host, nil
 	case "original.uri":
 		return c.Original.URI, nil
+	case "header", "headers":
+		// The whole set, for templates: {{ header.x-api-key }}.
+		m := make(map[string]any, len(r.Header))
+		for k, vs := range r.Header {
+			m[strings.ToLower(k)] = strings.Join(vs, ", ")
+		}
+		return m, nil
+	case "args":
+		q := r.URL.Query()
+		m := make(map[string]any, len(q))
+		for k, vs := range q {
+			if len(vs) > 0 {
+				m[k] = vs[0]
+			}
+		}
+		return m, nil
 	}
 	if h, ok := strings.CutPrefix(name, "header."); ok {
 		vs := r.Header.Values(h)
