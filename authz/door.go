@@ -32,6 +32,10 @@ const (
 	DiscoveryPath   = "/.well-known/authzen-configuration"
 )
 
+// tokenCacheSize bounds how many verified bearer tokens a verifier
+// remembers: clients send the same token request after request.
+const tokenCacheSize = 4096
+
 // Door serves every adapter. Its configuration is replaced as a whole on
 // reload, atomically. A Door is safe for concurrent use.
 type Door struct {
@@ -112,7 +116,8 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 }
 
 func newVerifier(cfg *config.Config, j *config.AuthzJWT) (*jwt.Verifier, error) {
-	opts := []jwt.Option{jwt.WithIssuer(j.Issuer), jwt.WithAudience(j.Audience), jwt.WithLeeway(j.Leeway)}
+	opts := []jwt.Option{jwt.WithIssuer(j.Issuer), jwt.WithAudience(j.Audience), jwt.WithLeeway(j.Leeway),
+		jwt.WithCache(tokenCacheSize)}
 	if j.PublicKey == "" {
 		return jwt.NewHS256([]byte(j.Secret), opts...)
 	}

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -57,6 +58,38 @@ type Verifier struct {
 	audience string
 	leeway   time.Duration
 	now      func() time.Time
+	cache    *cache
+}
+
+// cache remembers tokens that verified, with their expiry, so a client
+// sending the same token again costs a map look-up. It holds at most max
+// entries and starts afresh when full, which bounds its memory without
+// bookkeeping on the hot path.
+type cache struct {
+	mu  sync.RWMutex
+	m   map[string]cached
+	max int
+}
+
+type cached struct {
+	claims map[string]any
+	exp    time.Time // zero when the token has no exp
+}
+
+func (c *cache) get(token string) (cached, bool) {
+	c.mu.RLock()
+	e, ok := c.m[token]
+	c.mu.RUnlock()
+	return e, ok
+}
+
+func (c *cache) put(token string, e cached) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[token] = e
+	c.mu.Unlock()
 }
 
 // Option adjusts a Verifier.
@@ -70,6 +103,17 @@ func WithAudience(aud string) Option { return func(v *Verifier) { v.audience = a
 
 // WithLeeway tolerates clock skew of d when checking exp and nbf.
 func WithLeeway(d time.Duration) Option { return func(v *Verifier) { v.leeway = d } }
+
+// WithCache keeps up to n tokens that verified, so a token seen again is
+// not verified again until it expires. The claims of a cached token are
+// shared between callers, who must not modify them.
+func WithCache(n int) Option {
+	return func(v *Verifier) {
+		if n > 0 {
+			v.cache = &cache{m: make(map[string]cached, n), max: n}
+		}
+	}
+}
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now = now } }
@@ -141,6 +185,21 @@ type header struct {
 // Verify checks token and returns its claims. The error says why a token
 // is refused.
 func (v *Verifier) Verify(token string) (map[string]any, error) {
+	if v.cache != nil {
+		if e, ok := v.cache.get(token); ok && (e.exp.IsZero() || v.now().Before(e.exp.Add(v.leeway))) {
+			return e.claims, nil
+		}
+	}
+	claims, err := v.verify(token)
+	if err != nil || v.cache == nil {
+		return claims, err
+	}
+	exp, _, _ := numericDate(claims, "exp")
+	v.cache.put(token, cached{claims: claims, exp: exp})
+	return claims, nil
+}
+
+func (v *Verifier) verify(token string) (map[string]any, error) {
 	h64, rest, ok := strings.Cut(token, ".")
 	if !ok {
 		return nil, fmt.Errorf("%w: not three dot-separated parts", ErrMalformed)

@@ -178,3 +178,53 @@ func BenchmarkVerifyHS256(b *testing.B) {
 		}
 	}
 }
+
+func TestCache(t *testing.T) {
+	clock := now
+	v, err := NewHS256([]byte(secret), WithCache(2), WithClock(func() time.Time { return clock }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := signHS256(t, secret, map[string]any{"sub": "a", "exp": float64(now.Unix() + 10)})
+	first, err := v.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := v.Verify(tok)
+	if err != nil || again["sub"] != first["sub"] {
+		t.Fatalf("cached: %v %v", again, err)
+	}
+	if len(v.cache.m) != 1 {
+		t.Fatalf("cache holds %d tokens", len(v.cache.m))
+	}
+	// A refused token is not remembered.
+	if _, err := v.Verify(tok + "x"); err == nil || len(v.cache.m) != 1 {
+		t.Fatalf("bad token: %v, cache %d", err, len(v.cache.m))
+	}
+	// A cached token expires like any other.
+	clock = now.Add(11 * time.Second)
+	if _, err := v.Verify(tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired cached token: %v", err)
+	}
+	// The cache stays within its bound.
+	clock = now
+	for i := range 5 {
+		if _, err := v.Verify(signHS256(t, secret, map[string]any{"sub": i})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(v.cache.m) > 2 {
+		t.Fatalf("cache holds %d tokens, bound 2", len(v.cache.m))
+	}
+}
+
+func BenchmarkVerifyHS256Cached(b *testing.B) {
+	v, _ := NewHS256([]byte(secret), WithCache(16))
+	tok := signHS256(b, secret, map[string]any{"sub": "alice", "role": "admin"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
