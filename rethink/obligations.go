@@ -145,7 +145,7 @@ type filterSet struct {
 	filters []entryFilter
 }
 
-// filters compiles the parameters {attr: {field: expression}} of a
+// filtersFor compiles the parameters {attr: {field: expression}} of a
 // limitByConditionOfEntries obligation, once per parameter object: a
 // document's obligations are the same objects decision after decision.
 func (e *Enforcer) filtersFor(params any) ([]entryFilter, error) {
@@ -172,7 +172,7 @@ func (e *Enforcer) filtersFor(params any) ([]entryFilter, error) {
 	}
 	// Templated parameters are new objects each time: cache a bounded
 	// number so that they cannot grow the cache without end.
-	if e.nfilter.Add(1) <= maxCachedFilterParams {
+	if e.nfilter.Load() < maxCachedFilterParams && e.nfilter.Add(1) <= maxCachedFilterParams {
 		e.filters.Store(key, fs)
 	}
 	return fs.filters, nil
