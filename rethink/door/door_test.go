@@ -177,3 +177,34 @@ func TestDoorReloadKeepsState(t *testing.T) {
 		t.Errorf("after the reload: %s, want deny", dec)
 	}
 }
+
+// The built-in configuration enforces the seed's rules on messages.
+func TestDoorBuiltInConfiguration(t *testing.T) {
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := cfg.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(nil)
+	install, err := d.Prepare(cfg, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install()
+	defer d.st.Close()
+	request := `{"id": 1, "type": "create",
+	  "from": "runtime://hjiang-rethink.com/aa783972-3fd5-21d1-adb5-3bdcac0908bd/address-allocation",
+	  "to": "domain://msg-node.hjiang-rethink.com/address-allocation", "body": {"value": {"number": 2}}}`
+	if dec, fwd := decide(t, d, request, "ingress"); dec != "deny" || fwd {
+		t.Errorf("a request for two addresses: %s %v, want deny", dec, fwd)
+	}
+	reply := `{"id": 1, "type": "response", "from": "domain://msg-node.hjiang-rethink.com/address-allocation",
+	  "to": "runtime://hjiang-rethink.com/aa783972-3fd5-21d1-adb5-3bdcac0908bd/address-allocation",
+	  "body": {"code": 200, "value": {"allocated": ["hyperty://hjiang-rethink.com/a", "hyperty://hjiang-rethink.com/b"]}}}`
+	if dec, fwd := decide(t, d, reply, "egress"); dec != "permit" || !fwd {
+		t.Errorf("a reply with two addresses: %s %v, want permit", dec, fwd)
+	}
+}
