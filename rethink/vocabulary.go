@@ -1,7 +1,11 @@
-// Package rethink is the reTHINK messaging-node adapter: it turns reTHINK
-// messages into policy attributes and applies decisions back to them. For
-// now it declares the attribute vocabulary that documents written for the
-// messaging node are checked against; the message handling comes later.
+// Package rethink is the policy enforcement point of a reTHINK messaging
+// node. It computes the messaging-node attribute vocabulary from a message
+// (lazily, once per message), keeps the state that vocabulary needs (the
+// registry cache and the address-allocation counts) in a State, decides the
+// message against a compiled pdl document, applies the decision's
+// obligations to it, and says whether to forward it or which error to
+// answer the sender with. Enforcer is the Go API; Handler serves it over
+// HTTP. Reading the configuration is left to package rethink/door.
 package rethink
 
 import (
