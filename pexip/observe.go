@@ -3,7 +3,6 @@ package pexip
 import (
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,6 +109,3 @@ func (d *Door) finish(r *http.Request, lg *logLine) {
 	attrs = append(attrs, slog.Duration("latency", elapsed))
 	d.logger.LogAttrs(ctx, level, "pexip request", attrs...)
 }
-
-// envValue reads an environment variable; config has checked it is set.
-func envValue(name string) string { return os.Getenv(name) }

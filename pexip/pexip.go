@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,6 +102,8 @@ type tableRef struct {
 	table  Table
 }
 
+var _ http.Handler = (*Door)(nil)
+
 // New creates the door; its metrics are registered with reg, which may be
 // nil. Registering twice with one registry is a programming error and
 // panics.
@@ -136,7 +139,7 @@ func (d *Door) Patterns() []string {
 func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), error) {
 	pc := cfg.Pexip
 	if pc == nil {
-		return func() { d.cur.Store(nil); d.setTLS(nil, nil) }, nil
+		return func() { d.cur.Store(nil); d.setTLS(nil) }, nil
 	}
 	where := fmt.Sprintf("%s:%d: pexip", cfg.File, pc.Line)
 	st := &state{basePath: pc.BasePath, overflow: pc.Overflow, timeout: pc.Timeout,
@@ -214,7 +217,7 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		pass := a.Password
 		switch {
 		case a.PasswordEnv != "":
-			pass = envValue(a.PasswordEnv)
+			pass = os.Getenv(a.PasswordEnv) // config checked that it is set
 		case a.PasswordFile != "":
 			data, err := cfg.ReadData(a.PasswordFile)
 			if err != nil {
@@ -250,7 +253,7 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 	return func() {
 		d.cur.Store(st)
 		d.store.replace(cfg.Store, shared) // nil closes a store no table needs now
-		d.setTLS(st, cfg)
+		d.setTLS(st)
 	}, nil
 }
 

@@ -33,7 +33,7 @@ func loadCert(cfg *config.Config, t *config.PexipTLS) (*tls.Certificate, error) 
 // setTLS starts, moves or stops the HTTPS listener to match st. The
 // certificate is taken from the current state on every handshake, so a
 // reload with a new certificate needs no restart.
-func (d *Door) setTLS(st *state, _ *config.Config) {
+func (d *Door) setTLS(st *state) {
 	d.tlsMu.Lock()
 	defer d.tlsMu.Unlock()
 	want := ""
