@@ -45,6 +45,13 @@ func token(t testing.TB, claims map[string]any) string {
 // example authz rules and secret, and returns its policy and gRPC
 // addresses.
 func startVerdict(t *testing.T) (policy, grpcAddr string) {
+	v := startVerdictServer(t)
+	return v.policy, v.grpc
+}
+
+type verdictServer struct{ policy, grpc, admin, file string }
+
+func startVerdictServer(t *testing.T) verdictServer {
 	t.Helper()
 	examples, err := filepath.Abs("../examples/authz")
 	if err != nil {
@@ -84,7 +91,7 @@ authz:
 			t.Errorf("verdict: %v", err)
 		}
 	})
-	return srv.PolicyAddr(), srv.GRPCAddr()
+	return verdictServer{srv.PolicyAddr(), srv.GRPCAddr(), srv.AdminAddr(), file}
 }
 
 // upstream is a test backend that records the headers of the requests it
@@ -362,5 +369,38 @@ func TestServerGRPCListener(t *testing.T) {
 	admin := "Bearer " + token(t, map[string]any{"sub": "root", "role": "admin"})
 	if res := check("POST", admin); res.GetOkResponse() == nil {
 		t.Errorf("write as admin: %v", res)
+	}
+}
+
+// TestReloadKeepsRunningConfig breaks the authz section and reloads: the
+// reload fails naming the field, and the adapters keep answering.
+func TestReloadKeepsRunningConfig(t *testing.T) {
+	v := startVerdictServer(t)
+	data, err := os.ReadFile(v.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(data), "authzen: {policy: authzen}", "authzen: {policy: missing}", 1)
+	if err := os.WriteFile(v.file, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Post("http://"+v.admin+"/v1/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 422 || !strings.Contains(string(body), `authz.authzen.policy: no document named \"missing\"`) {
+		t.Fatalf("reload: %d %s", res.StatusCode, body)
+	}
+	res, err = http.Post("http://"+v.policy+"/access/v1/evaluation", "application/json", strings.NewReader(
+		`{"subject":{"type":"user","id":"a"},"action":{"name":"read"},"resource":{"type":"doc","id":"1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"decision":true`) {
+		t.Fatalf("after the failed reload: %d %s", res.StatusCode, body)
 	}
 }
