@@ -27,6 +27,9 @@ type gatewayDoor struct {
 	err    error
 	logger *slog.Logger
 	ln     net.Listener
+	// installed is set once the first configuration is in; the listener
+	// is bound after that, at start-up.
+	installed bool
 }
 
 func newGatewayDoor(deps doorDeps) *gatewayDoor {
@@ -50,7 +53,9 @@ func (d *gatewayDoor) Prepare(cfg *config.Config, docs []config.Document) (func(
 	}
 	return func() {
 		install()
-		if d.ln == nil && cfg.Gateway.Enabled() {
+		first := !d.installed
+		d.installed = true
+		if !first && d.ln == nil && cfg.Gateway.Enabled() {
 			d.logger.Warn("the configuration now has services, but the gateway listener starts only at start-up; restart to serve them")
 		}
 	}, nil
