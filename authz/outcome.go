@@ -76,8 +76,11 @@ func (o *Outcome) fromDecision(dec *pdl.Decision) error {
 		}
 	}
 	if firstErr != nil {
+		// A malformed obligation makes the whole answer untrustworthy: deny
+		// plainly rather than half-apply it.
 		o.Allow = false
-		o.Status = 403
+		o.Status, o.Location, o.Body, o.JSONBody = 403, "", "", false
+		o.SetResponse = o.SetResponse[:0]
 	}
 	return firstErr
 }
