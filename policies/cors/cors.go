@@ -128,10 +128,10 @@ func New(raw json.RawMessage) (*Policy, error) {
 		case isOrigin(o):
 			p.rule, p.origin = exact, o
 		default:
-			re, err := regexp.Compile(`^(?:` + o + `)$`)
-			if err != nil {
+			if _, err := regexp.Compile(o); err != nil {
 				return nil, fmt.Errorf("allow_origin: invalid regular expression %q: %w", o, err)
 			}
+			re := regexp.MustCompile(`^(?:` + o + `)$`)
 			p.rule, p.re = pattern, re
 		}
 	}

@@ -1,6 +1,7 @@
 package ipcheck_test
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -87,12 +88,14 @@ func TestBadConfiguration(t *testing.T) {
 		{"unknown source", `{"check_type": "whitelist", "ips": [], "client_ip_sources": ["Forwarded"]}`, "client_ip_sources.0"},
 		{"repeated source", `{"check_type": "whitelist", "ips": [], "client_ip_sources": ["X-Real-IP", "X-Real-IP"]}`, "client_ip_sources"},
 	}
+	var golden strings.Builder
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := chain.Build([]chain.Entry{policytest.Entry(ipcheck.Name, tt.config)}, chain.Env{})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one naming %q", err, tt.want)
-			}
-		})
+		_, err := chain.Build([]chain.Entry{policytest.Entry(ipcheck.Name, tt.config)}, chain.Env{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one naming %q", tt.name, err, tt.want)
+			continue
+		}
+		fmt.Fprintf(&golden, "%s\n\t%s\n\t%v\n", tt.name, tt.config, err)
 	}
+	policytest.Golden(t, "load_errors.golden", golden.String())
 }

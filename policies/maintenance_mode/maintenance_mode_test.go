@@ -1,6 +1,7 @@
 package maintenancemode_test
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -98,12 +99,14 @@ func TestBadConfiguration(t *testing.T) {
 		{"status too low", `{"status": 99}`, "status"},
 		{"status not a number", `{"status": "503"}`, "status"},
 	}
+	var golden strings.Builder
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := chain.Build([]chain.Entry{policytest.Entry(maintenancemode.Name, tt.config)}, chain.Env{})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one naming %q", err, tt.want)
-			}
-		})
+		_, err := chain.Build([]chain.Entry{policytest.Entry(maintenancemode.Name, tt.config)}, chain.Env{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one naming %q", tt.name, err, tt.want)
+			continue
+		}
+		fmt.Fprintf(&golden, "%s\n\t%s\n\t%v\n", tt.name, tt.config, err)
 	}
+	policytest.Golden(t, "load_errors.golden", golden.String())
 }

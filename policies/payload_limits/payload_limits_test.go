@@ -2,6 +2,7 @@ package payloadlimits_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -153,12 +154,14 @@ func TestBadConfiguration(t *testing.T) {
 		{"fraction", `{"response": 1.5}`, "response"},
 		{"unknown field", `{"requests": 1}`, "requests"},
 	}
+	var golden strings.Builder
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := chain.Build([]chain.Entry{policytest.Entry(payloadlimits.Name, tt.config)}, chain.Env{})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one naming %q", err, tt.want)
-			}
-		})
+		_, err := chain.Build([]chain.Entry{policytest.Entry(payloadlimits.Name, tt.config)}, chain.Env{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one naming %q", tt.name, err, tt.want)
+			continue
+		}
+		fmt.Fprintf(&golden, "%s\n\t%s\n\t%v\n", tt.name, tt.config, err)
 	}
+	policytest.Golden(t, "load_errors.golden", golden.String())
 }

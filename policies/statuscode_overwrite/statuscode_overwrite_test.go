@@ -1,6 +1,7 @@
 package statuscodeoverwrite_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -58,12 +59,14 @@ func TestBadConfiguration(t *testing.T) {
 		{"informational target", `{"http_statuses": [{"upstream": 200, "apicast": 101}]}`, "http_statuses.0.apicast"},
 		{"string", `{"http_statuses": [{"upstream": "500", "apicast": 200}]}`, "http_statuses.0.upstream"},
 	}
+	var golden strings.Builder
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := chain.Build([]chain.Entry{policytest.Entry(statuscodeoverwrite.Name, tt.config)}, chain.Env{})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one naming %q", err, tt.want)
-			}
-		})
+		_, err := chain.Build([]chain.Entry{policytest.Entry(statuscodeoverwrite.Name, tt.config)}, chain.Env{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one naming %q", tt.name, err, tt.want)
+			continue
+		}
+		fmt.Fprintf(&golden, "%s\n\t%s\n\t%v\n", tt.name, tt.config, err)
 	}
+	policytest.Golden(t, "load_errors.golden", golden.String())
 }

@@ -1,6 +1,7 @@
 package urlrewriting_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,12 +82,14 @@ func TestBadConfiguration(t *testing.T) {
 		{"query liquid", `{"query_args_commands": [{"op": "set", "arg": "a", "value": "{% for %}", "value_type": "liquid"}]}`, "query_args_commands[0].value"},
 		{"query missing arg", `{"query_args_commands": [{"op": "set", "value": "1"}]}`, "query_args_commands.0"},
 	}
+	var golden strings.Builder
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := chain.Build([]chain.Entry{policytest.Entry(urlrewriting.Name, tt.config)}, chain.Env{})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one naming %q", err, tt.want)
-			}
-		})
+		_, err := chain.Build([]chain.Entry{policytest.Entry(urlrewriting.Name, tt.config)}, chain.Env{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one naming %q", tt.name, err, tt.want)
+			continue
+		}
+		fmt.Fprintf(&golden, "%s\n\t%s\n\t%v\n", tt.name, tt.config, err)
 	}
+	policytest.Golden(t, "load_errors.golden", golden.String())
 }

@@ -7,8 +7,11 @@ package policytest
 
 import (
 	"encoding/json"
+	"flag"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -210,5 +213,31 @@ func CheckArbitrary(t *testing.T, name, config, method, target, header string) {
 	}, 2)
 	if f := res.Context.Failed(); f != nil && strings.Contains(f.Error(), "panic") {
 		t.Fatalf("config %s, %s %s: %v", config, method, target, f)
+	}
+}
+
+// update makes Golden rewrite golden files instead of comparing with them.
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// Golden compares got with the golden file testdata/name, or rewrites the
+// file when the test runs with -update.
+func Golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from the golden file (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
