@@ -256,7 +256,7 @@ func (d *jsonDecoder) string() (any, error) {
 		c := d.data[p]
 		if c == '"' {
 			d.pos = p + 1
-			return string(d.data[start:p]), nil
+			return intern(d.data[start:p]), nil
 		}
 		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
 			break
@@ -331,6 +331,102 @@ func (d *jsonDecoder) string() (any, error) {
 			p += size
 		}
 	}
+}
+
+// intern returns the string of b, without allocating for the field names
+// and values that most messages carry.
+func intern(b []byte) string {
+	switch string(b) {
+	case "id":
+		return "id"
+	case "type":
+		return "type"
+	case "from":
+		return "from"
+	case "to":
+		return "to"
+	case "body":
+		return "body"
+	case "value":
+		return "value"
+	case "message":
+		return "message"
+	case "direction":
+		return "direction"
+	case "attributes":
+		return "attributes"
+	case "ingress":
+		return "ingress"
+	case "egress":
+		return "egress"
+	case "create":
+		return "create"
+	case "read":
+		return "read"
+	case "update":
+		return "update"
+	case "delete":
+		return "delete"
+	case "subscribe":
+		return "subscribe"
+	case "unsubscribe":
+		return "unsubscribe"
+	case "response":
+		return "response"
+	case "forward":
+		return "forward"
+	case "execute":
+		return "execute"
+	case "auth":
+		return "auth"
+	case "code":
+		return "code"
+	case "identity":
+		return "identity"
+	case "userProfile":
+		return "userProfile"
+	case "username":
+		return "username"
+	case "idp":
+		return "idp"
+	case "assertion":
+		return "assertion"
+	case "resource":
+		return "resource"
+	case "resources":
+		return "resources"
+	case "source":
+		return "source"
+	case "version":
+		return "version"
+	case "attribute":
+		return "attribute"
+	case "status":
+		return "status"
+	case "number":
+		return "number"
+	case "allocated":
+		return "allocated"
+	case "expires":
+		return "expires"
+	case "descriptor":
+		return "descriptor"
+	case "user":
+		return "user"
+	case "url":
+		return "url"
+	case "runtime":
+		return "runtime"
+	case "dataSchemes":
+		return "dataSchemes"
+	case "subscriber":
+		return "subscriber"
+	case "schema":
+		return "schema"
+	case "policy":
+		return "policy"
+	}
+	return string(b)
 }
 
 // hex4 reads the four hex digits of a \u escape at p and returns the code
