@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -80,8 +81,8 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		byName[doc.Name] = doc
 	}
 	s := &snapshot{
-		uriHeader:    a.NginxURIHeader,
-		methodHeader: a.NginxMethodHeader,
+		uriHeader:    textproto.CanonicalMIMEHeaderKey(a.NginxURIHeader),
+		methodHeader: textproto.CanonicalMIMEHeaderKey(a.NginxMethodHeader),
 		maxBody:      cfg.Limits.MaxBodyBytes,
 	}
 	var errs []error
