@@ -48,7 +48,8 @@ type Door struct {
 type snapshot struct {
 	envoy, nginx, forward, authzen *pdl.Document
 	verifier                       *jwt.Verifier
-	uriHeader, methodHeader        string
+	uriHeader, methodHeader        string // canonical, for look-ups
+	uriHeaderName                  string // as configured, for messages
 	maxBody                        int64
 }
 
@@ -81,9 +82,10 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		byName[doc.Name] = doc
 	}
 	s := &snapshot{
-		uriHeader:    textproto.CanonicalMIMEHeaderKey(a.NginxURIHeader),
-		methodHeader: textproto.CanonicalMIMEHeaderKey(a.NginxMethodHeader),
-		maxBody:      cfg.Limits.MaxBodyBytes,
+		uriHeader:     textproto.CanonicalMIMEHeaderKey(a.NginxURIHeader),
+		uriHeaderName: a.NginxURIHeader,
+		methodHeader:  textproto.CanonicalMIMEHeaderKey(a.NginxMethodHeader),
+		maxBody:       cfg.Limits.MaxBodyBytes,
 	}
 	var errs []error
 	lookup := func(ad config.AuthzAdapter, adapter string) *pdl.Document {

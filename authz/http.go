@@ -98,7 +98,7 @@ func (d *Door) serveNginx(w http.ResponseWriter, r *http.Request, s *snapshot) {
 	uri := firstHeader(r.Header, s.uriHeader, "X-Forwarded-Uri")
 	if uri == "" {
 		reply.Error(w, http.StatusBadRequest, "invalid_request",
-			"the original URI is missing: send it in the "+s.uriHeader+" header (proxy_set_header "+s.uriHeader+" $request_uri)")
+			"the original URI is missing: send it in the "+s.uriHeaderName+" header (proxy_set_header "+s.uriHeaderName+" $request_uri)")
 		return
 	}
 	c := getCall(s)
