@@ -60,7 +60,8 @@ type Pexip struct {
 	// Policy is the document deciding every request type that Policies
 	// does not name.
 	Policy string
-	// Policies maps a request type to the document deciding it.
+	// Policies maps a request type to the document deciding it: service
+	// configuration, participant properties, media location or registration.
 	Policies map[string]string
 	// Fallback maps a request type to FallbackNotFound or FallbackContinue;
 	// absent types fall back with FallbackNotFound.
@@ -221,7 +222,13 @@ func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 		},
 		"policy": str(&p.Policy),
 		"policies": func(v *yaml.Node, f string) {
-			p.Policies = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) { return d.str(v, f) })
+			p.Policies = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) {
+				if strings.HasSuffix(f, "."+PexipParticipantAvatar) || strings.HasSuffix(f, "."+PexipDirectoryLookup) {
+					d.errorf(v, f, "avatar and directory requests are answered from avatars and the phonebook, not by a policy")
+					return "", false
+				}
+				return d.str(v, f)
+			})
 		},
 		"fallback": func(v *yaml.Node, f string) {
 			p.Fallback = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) {

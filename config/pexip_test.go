@@ -61,6 +61,7 @@ func TestPexipProblems(t *testing.T) {
 		{"unknown request type", "pexip: {fallback: {service: continue}}", "x.yaml:1:20: pexip.fallback.service: unknown request type"},
 		{"bad fallback", "pexip: {fallback: {directory: reject}}", `x.yaml:1:31: pexip.fallback.directory: "reject" is not one of not_found, continue`},
 		{"avatar fallback", "pexip: {fallback: {participant_avatar: continue}}", `pexip.fallback.participant_avatar: "continue" is not one of not_found`},
+		{"policy for avatars", "pexip: {policies: {participant_avatar: p}}", "pexip.policies.participant_avatar: avatar and directory requests are answered from avatars and the phonebook"},
 		{"bad overflow", "pexip: {overflow: both}", `pexip.overflow: "both" is not one of fields, list`},
 		{"timeout too long", "pexip: {timeout: 6s}", "pexip.timeout: must be more than 0 and less than 5s, not 6s"},
 		{"timeout not a duration", "pexip: {timeout: 2}", "pexip.timeout: must be a string, not a number"},

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -330,5 +331,25 @@ pexip:
 	}
 	if _, err := get(first); err == nil {
 		t.Fatal("the old certificate is still served")
+	}
+}
+
+// Without any document every request type falls back as configured.
+func TestNoPolicyFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "verdict.yaml", "pexip:\n  fallback: {directory: continue, service_configuration: continue}\n")
+	d := loadDoor(t, f)
+	for target, want := range map[string]string{
+		"/policy/v1/registrations?q=a":                           `200 {"status":"success","result":[]}`,
+		"/policy/v1/service/configuration?local_alias=a":         `200 {"status":"success","action":"continue"}`,
+		"/policy/v1/participant/properties?local_alias=a":        `404 {"status":"fail","action":"continue","result":{}}`,
+		"/policy/v1/registrations/a?protocol=sip":                `404 {"status":"fail","action":"continue","result":{}}`,
+		"/policy/v1/participant/avatar/a?width=10&height=10":     `404 {"status":"fail","action":"continue","result":{}}`,
+		"/policy/v1/participant/location?remote_address=1.2.3.4": `404 {"status":"fail","action":"continue","result":{}}`,
+	} {
+		w := serve(d, "GET", target)
+		if got := fmt.Sprintf("%d %s", w.Code, w.Body); got != want {
+			t.Errorf("%s: %s, want %s", target, got, want)
+		}
 	}
 }

@@ -152,7 +152,12 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		names = append(names, doc.Name)
 	}
 	var errs []error
+	reported := map[string]bool{}
 	for k := range numKinds {
+		st.fallback[k] = pc.Fallback[k.String()]
+		if k == participantAvatar || k == directory {
+			continue // answered from data, not decided
+		}
 		name := pc.Policies[k.String()]
 		field := "policies." + k.String()
 		if name == "" {
@@ -163,11 +168,13 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		}
 		doc, ok := byName[name]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s.%s: no policy document is named %q (loaded: %s)", where, field, name, strings.Join(names, ", ")))
+			if !reported[field] {
+				reported[field] = true
+				errs = append(errs, fmt.Errorf("%s.%s: no policy document is named %q (loaded: %s)", where, field, name, strings.Join(names, ", ")))
+			}
 			continue
 		}
 		st.docs[k] = docRef{name: name, doc: doc}
-		st.fallback[k] = pc.Fallback[k.String()]
 	}
 	var shared store.Store
 	freshStore := false
