@@ -71,10 +71,10 @@ func coerce(field string, v any) any {
 				return n
 			}
 		}
-		return x
+		return v // unchanged: returning v, not x, saves boxing the string again
 	case int, int64, float64:
 		if intFields[field] || boolFields[field] {
-			return x
+			return v
 		}
 		return scalarString(x)
 	}

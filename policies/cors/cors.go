@@ -42,11 +42,20 @@ func init() {
 
 // Config is the policy's configuration.
 type Config struct {
-	AllowHeaders     []string `json:"allow_headers"`
-	AllowMethods     []string `json:"allow_methods"`
-	AllowOrigin      *string  `json:"allow_origin"`
-	AllowCredentials *bool    `json:"allow_credentials"`
-	MaxAge           *int     `json:"max_age"`
+	// AllowHeaders are announced as allowed request headers; nil echoes
+	// the preflight's Access-Control-Request-Headers.
+	AllowHeaders []string `json:"allow_headers"`
+	// AllowMethods are announced as allowed methods; nil echoes the
+	// preflight's Access-Control-Request-Method.
+	AllowMethods []string `json:"allow_methods"`
+	// AllowOrigin is "*", one origin, or an anchored regular expression;
+	// nil allows every origin.
+	AllowOrigin *string `json:"allow_origin"`
+	// AllowCredentials, true when nil, lets browsers send credentials.
+	AllowCredentials *bool `json:"allow_credentials"`
+	// MaxAge is how long a preflight's answer may be cached, in seconds;
+	// DefaultMaxAge when nil.
+	MaxAge *int `json:"max_age"`
 }
 
 // DefaultMaxAge is max_age when the configuration has none.

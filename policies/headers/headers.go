@@ -39,7 +39,9 @@ func init() {
 
 // Config is the policy's configuration.
 type Config struct {
-	Request  []Command `json:"request"`
+	// Request commands apply to the request sent upstream.
+	Request []Command `json:"request"`
+	// Response commands apply to the response sent to the client.
 	Response []Command `json:"response"`
 }
 

@@ -47,9 +47,15 @@ func init() {
 
 // Config is the policy's configuration.
 type Config struct {
-	IPs             []string `json:"ips"`
-	CheckType       string   `json:"check_type"`
-	ErrorMessage    *string  `json:"error_msg"`
+	// IPs are addresses and CIDR ranges.
+	IPs []string `json:"ips"`
+	// CheckType is whitelist (only IPs pass) or blacklist (IPs are refused).
+	CheckType string `json:"check_type"`
+	// ErrorMessage is the body of a refusal; DefaultErrorMessage when nil.
+	ErrorMessage *string `json:"error_msg"`
+	// ClientIPSources are tried in order for the client's address:
+	// last_caller (the default), X-Forwarded-For, X-Real-IP,
+	// proxy_protocol_addr.
 	ClientIPSources []string `json:"client_ip_sources"`
 }
 

@@ -66,14 +66,21 @@ func init() {
 
 // Config is the policy's configuration.
 type Config struct {
-	Status             *int       `json:"status"`
-	Message            *string    `json:"message"`
-	MessageContentType *string    `json:"message_content_type"`
-	Condition          *Condition `json:"condition"`
+	// Status of the answer; DefaultStatus when nil.
+	Status *int `json:"status"`
+	// Message is the answer's body, a newline added; DefaultMessage when nil.
+	Message *string `json:"message"`
+	// MessageContentType is the answer's Content-Type; DefaultContentType
+	// when nil.
+	MessageContentType *string `json:"message_content_type"`
+	// Condition limits the answer to the requests it holds for; nil means
+	// every request.
+	Condition *Condition `json:"condition"`
 }
 
 // Condition limits the maintenance response to some requests.
 type Condition struct {
+	// Operations are the comparisons, at least one.
 	Operations []Operation `json:"operations"`
 	// CombineOp is and (the default) or or.
 	CombineOp string `json:"combine_op"`
@@ -81,10 +88,16 @@ type Condition struct {
 
 // Operation compares two values.
 type Operation struct {
-	Left      string `json:"left"`
-	LeftType  string `json:"left_type"`
-	Op        string `json:"op"`
-	Right     string `json:"right"`
+	// Left is the first value compared.
+	Left string `json:"left"`
+	// LeftType is plain (the default) or liquid.
+	LeftType string `json:"left_type"`
+	// Op is ==, != or matches (Right is a regular expression searched in
+	// Left).
+	Op string `json:"op"`
+	// Right is the second value compared.
+	Right string `json:"right"`
+	// RightType is plain (the default) or liquid.
 	RightType string `json:"right_type"`
 }
 

@@ -44,7 +44,9 @@ func init() {
 
 // Config is the policy's configuration: limits in bytes, 0 for none.
 type Config struct {
-	Request  int64 `json:"request"`
+	// Request is the largest request body accepted.
+	Request int64 `json:"request"`
+	// Response is the largest response body sent.
 	Response int64 `json:"response"`
 }
 

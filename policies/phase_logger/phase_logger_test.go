@@ -52,3 +52,15 @@ func TestBadLevel(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+func TestMetricsPhaseOnScrape(t *testing.T) {
+	gw := gatewaytest.Start(t, "policy_chain: [{name: phase_logger}]\n")
+	before := len(phases(gw.Logs(), "INFO"))
+	if _, err := gw.Registry.Gather(); err != nil {
+		t.Fatal(err)
+	}
+	got := phases(gw.Logs(), "INFO")[before:]
+	if strings.Join(got, " ") != "metrics" {
+		t.Errorf("a scrape ran %v, want the metrics phase", got)
+	}
+}

@@ -42,7 +42,9 @@ func init() {
 
 // Config is the policy's configuration.
 type Config struct {
-	Commands          []Command         `json:"commands"`
+	// Commands rewrite the path, in order.
+	Commands []Command `json:"commands"`
+	// QueryArgsCommands edit the query, in order, after Commands.
 	QueryArgsCommands []QueryArgCommand `json:"query_args_commands"`
 }
 
