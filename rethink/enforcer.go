@@ -310,10 +310,7 @@ func (e *Enforcer) learn(a *attributes) error {
 const pendingTTL = time.Minute
 
 func (e *Enforcer) remember(a *attributes, entry RegistryEntry) error {
-	data, err := json.Marshal(entry)
-	if err != nil {
-		return fmt.Errorf("encode registration: %w", err)
-	}
+	data := entry.encode(nil)
 	if err := e.state.TablePut(a.ctx, pendingTable, pendingKey(a.from, a.msg["id"]), data, pendingTTL); err != nil {
 		return fmt.Errorf("pending registrations: %w", err)
 	}

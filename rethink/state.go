@@ -58,6 +58,45 @@ type RegistryEntry struct {
 	Expires     int64  `json:"expires,omitempty"`
 }
 
+// encode appends the JSON form of e, with the field names of its tags.
+func (e RegistryEntry) encode(b []byte) []byte {
+	b = append(b, '{')
+	field := func(name string) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendString(b, name)
+		b = append(b, ':')
+	}
+	text := func(name, v string) {
+		if v != "" {
+			field(name)
+			b = appendString(b, v)
+		}
+	}
+	list := func(name string, v []any) {
+		if len(v) > 0 {
+			field(name)
+			// The lists come from a decoded message: plain values that
+			// always encode.
+			b, _ = appendJSON(b, v)
+		}
+	}
+	text("userID", e.UserID)
+	field("hypertyID")
+	b = appendString(b, e.HypertyID)
+	text("runtime", e.Runtime)
+	text("descriptor", e.Descriptor)
+	list("resources", e.Resources)
+	list("dataSchemes", e.DataSchemes)
+	text("status", e.Status)
+	if e.Expires != 0 {
+		field("expires")
+		b = strconv.AppendInt(b, e.Expires, 10)
+	}
+	return append(b, '}')
+}
+
 // attributeValue is the entry as policies see it in userRegistries.
 func (e RegistryEntry) attributeValue() map[string]any {
 	m := map[string]any{"hypertyID": e.HypertyID}
@@ -118,10 +157,7 @@ func registryTTL(e RegistryEntry) time.Duration {
 
 // putRegistration stores e under each address it is looked up by.
 func putRegistration(ctx context.Context, st State, e RegistryEntry) error {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encode registry entry: %w", err)
-	}
+	data := e.encode(nil)
 	ttl := registryTTL(e)
 	for _, addr := range [...]string{e.HypertyID, e.UserID, e.Runtime} {
 		if addr == "" {

@@ -2,6 +2,7 @@ package rethink
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -217,5 +218,22 @@ func TestMemoryStateIsBounded(t *testing.T) {
 	}
 	if n := st.Len(); n != 0 {
 		t.Errorf("Len = %d once the events left the window, want 0", n)
+	}
+}
+
+func TestRegistryEntryEncoding(t *testing.T) {
+	for _, e := range []RegistryEntry{
+		{HypertyID: "hyperty://d/h"},
+		{UserID: chiangUser, HypertyID: chiangHyperty, Runtime: chiangRuntime, Descriptor: connector,
+			Resources: []any{"audio", "video"}, DataSchemes: []any{"connection"}, Status: "live", Expires: 3600},
+		{HypertyID: "hyperty://d/\"quoted\"\n", Resources: []any{1.5, true, nil, map[string]any{"a": "b"}}},
+	} {
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.encode(nil); string(got) != string(want) {
+			t.Errorf("encode:\n got  %s\n want %s", got, want)
+		}
 	}
 }
