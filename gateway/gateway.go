@@ -71,6 +71,9 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{logger: logger, metrics: m, resolve: opts.Resolve, extra: opts.Extra, transports: newTransports()}
+	if err := reg.Register(metricsPhase{g}); err != nil {
+		return nil, fmt.Errorf("gateway metrics phase: %w", err)
+	}
 	empty, err := chain.Build(nil, chain.Env{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: empty chain: %w", err)

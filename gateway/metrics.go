@@ -96,3 +96,17 @@ func (m *metrics) onFailure(service string) func(policy string, phase chain.Phas
 		m.failures.WithLabelValues(service, policy, phase.String()).Inc()
 	}
 }
+
+// metricsPhase runs the global chain's metrics phase whenever the registry
+// is gathered, that is on every scrape of /metrics, so that policies can
+// refresh what they export before it is read. It describes no metrics of
+// its own (an unchecked collector).
+type metricsPhase struct{ g *Gateway }
+
+func (metricsPhase) Describe(chan<- *prometheus.Desc) {}
+
+func (m metricsPhase) Collect(chan<- prometheus.Metric) {
+	st := m.g.acquire()
+	defer st.release()
+	st.global.Metrics(m.g.logger)
+}
