@@ -15,6 +15,7 @@ import (
 	"net/textproto"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/verdict-policy/verdict/authz/jwt"
@@ -42,6 +43,7 @@ const tokenCacheSize = 4096
 type Door struct {
 	logger *slog.Logger
 	snap   atomic.Pointer[snapshot]
+	calls  sync.Pool // of *call: per-request scratch space
 }
 
 // snapshot is one loaded configuration of the door; it never changes.

@@ -40,8 +40,8 @@ func (g grpcAuthorization) Check(ctx context.Context, in *authv3.CheckRequest) (
 	if httpReq == nil {
 		return nil, grpcstatus.Error(codes.InvalidArgument, "attributes.request.http is required")
 	}
-	c := getCall(s)
-	defer putCall(c)
+	c := g.d.getCall(s)
+	defer g.d.putCall(c)
 	req := &c.req
 	req.Method = httpReq.GetMethod()
 	req.Path, req.RawQuery = splitURI(httpReq.GetPath())

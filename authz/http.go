@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/verdict-policy/verdict/internal/reply"
 )
@@ -18,18 +17,19 @@ type call struct {
 	out Outcome
 }
 
-var calls = sync.Pool{New: func() any { return new(call) }}
-
-func getCall(s *snapshot) *call {
-	c := calls.Get().(*call)
+func (d *Door) getCall(s *snapshot) *call {
+	c, _ := d.calls.Get().(*call)
+	if c == nil {
+		c = new(call)
+	}
 	c.req.verifier = s.verifier
 	return c
 }
 
-func putCall(c *call) {
+func (d *Door) putCall(c *call) {
 	c.req = Request{}
 	c.out.reset()
-	calls.Put(c)
+	d.calls.Put(c)
 }
 
 // serveEnvoy answers Envoy's HTTP ext_authz check. Envoy sends the
@@ -38,8 +38,8 @@ func putCall(c *call) {
 // with the upstream mutations as headers; deny is the decision's status
 // (never 200 nor a 5xx) with its headers and body.
 func (d *Door) serveEnvoy(w http.ResponseWriter, r *http.Request, s *snapshot) {
-	c := getCall(s)
-	defer putCall(c)
+	c := d.getCall(s)
+	defer d.putCall(c)
 	req := &c.req
 	uri := strings.TrimPrefix(r.RequestURI, EnvoyPath)
 	if uri == r.RequestURI { // an absolute-form request line
@@ -101,8 +101,8 @@ func (d *Door) serveNginx(w http.ResponseWriter, r *http.Request, s *snapshot) {
 			"the original URI is missing: send it in the "+s.uriHeaderName+" header (proxy_set_header "+s.uriHeaderName+" $request_uri)")
 		return
 	}
-	c := getCall(s)
-	defer putCall(c)
+	c := d.getCall(s)
+	defer d.putCall(c)
 	req := &c.req
 	fillForwarded(req, r, uri, firstHeader(r.Header, s.methodHeader, "X-Forwarded-Method"))
 	o := &c.out
@@ -140,8 +140,8 @@ func (d *Door) serveForward(w http.ResponseWriter, r *http.Request, s *snapshot)
 	if uri == "" {
 		uri = strings.TrimPrefix(r.URL.RequestURI(), ForwardPath)
 	}
-	c := getCall(s)
-	defer putCall(c)
+	c := d.getCall(s)
+	defer d.putCall(c)
 	req := &c.req
 	fillForwarded(req, r, uri, r.Header.Get("X-Forwarded-Method"))
 	o := &c.out
