@@ -229,7 +229,8 @@ func (f *folder) proto(rel string) (*lua.FunctionProto, error) {
 func compile(src, name string) (*lua.FunctionProto, error) {
 	chunk, err := parse.Parse(strings.NewReader(src), name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		// The parser's message names the file and the position already.
+		return nil, errors.New(strings.Join(strings.Fields(err.Error()), " "))
 	}
 	p, err := lua.Compile(chunk, name)
 	if err != nil {
