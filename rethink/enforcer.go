@@ -310,7 +310,7 @@ func (e *Enforcer) learn(a *attributes) error {
 const pendingTTL = time.Minute
 
 func (e *Enforcer) remember(a *attributes, entry RegistryEntry) error {
-	data := entry.encode(nil)
+	data := entry.encode(make([]byte, 0, 512))
 	if err := e.state.TablePut(a.ctx, pendingTable, pendingKey(a.from, a.msg["id"]), data, pendingTTL); err != nil {
 		return fmt.Errorf("pending registrations: %w", err)
 	}

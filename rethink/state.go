@@ -61,40 +61,35 @@ type RegistryEntry struct {
 // encode appends the JSON form of e, with the field names of its tags.
 func (e RegistryEntry) encode(b []byte) []byte {
 	b = append(b, '{')
-	field := func(name string) {
-		if len(b) > 1 {
-			b = append(b, ',')
-		}
-		b = appendString(b, name)
-		b = append(b, ':')
+	if e.UserID != "" {
+		b = appendString(append(b, `"userID":`...), e.UserID)
+		b = append(b, ',')
 	}
-	text := func(name, v string) {
-		if v != "" {
-			field(name)
-			b = appendString(b, v)
-		}
+	b = appendString(append(b, `"hypertyID":`...), e.HypertyID)
+	b = appendField(b, `,"runtime":`, e.Runtime)
+	b = appendField(b, `,"descriptor":`, e.Descriptor)
+	// The lists come from a decoded message: plain values that always
+	// encode.
+	if len(e.Resources) > 0 {
+		b, _ = appendJSON(append(b, `,"resources":`...), e.Resources)
 	}
-	list := func(name string, v []any) {
-		if len(v) > 0 {
-			field(name)
-			// The lists come from a decoded message: plain values that
-			// always encode.
-			b, _ = appendJSON(b, v)
-		}
+	if len(e.DataSchemes) > 0 {
+		b, _ = appendJSON(append(b, `,"dataSchemes":`...), e.DataSchemes)
 	}
-	text("userID", e.UserID)
-	field("hypertyID")
-	b = appendString(b, e.HypertyID)
-	text("runtime", e.Runtime)
-	text("descriptor", e.Descriptor)
-	list("resources", e.Resources)
-	list("dataSchemes", e.DataSchemes)
-	text("status", e.Status)
+	b = appendField(b, `,"status":`, e.Status)
 	if e.Expires != 0 {
-		field("expires")
-		b = strconv.AppendInt(b, e.Expires, 10)
+		b = strconv.AppendInt(append(b, `,"expires":`...), e.Expires, 10)
 	}
 	return append(b, '}')
+}
+
+// appendField appends a string field, prefix holding its name, unless v
+// is empty.
+func appendField(b []byte, prefix, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendString(append(b, prefix...), v)
 }
 
 // attributeValue is the entry as policies see it in userRegistries.
@@ -157,7 +152,7 @@ func registryTTL(e RegistryEntry) time.Duration {
 
 // putRegistration stores e under each address it is looked up by.
 func putRegistration(ctx context.Context, st State, e RegistryEntry) error {
-	data := e.encode(nil)
+	data := e.encode(make([]byte, 0, 512))
 	ttl := registryTTL(e)
 	for _, addr := range [...]string{e.HypertyID, e.UserID, e.Runtime} {
 		if addr == "" {
