@@ -1,6 +1,8 @@
 package urlrewriting_test
 
 import (
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/verdict-policy/verdict/gateway/gatewaytest"
@@ -37,13 +39,20 @@ services:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := gw.Do(t, gw.NewRequest(tt.method, tt.target, nil))
+			var body io.Reader
+			if tt.method == "POST" {
+				body = strings.NewReader("payload")
+			}
+			res := gw.Do(t, gw.NewRequest(tt.method, tt.target, body))
 			if res.Status != 200 {
 				t.Fatalf("status %d %q", res.Status, res.Body)
 			}
 			got := up.Last(t)
 			if got.Method != tt.method || got.Path != tt.path || got.RawQuery != tt.query {
 				t.Errorf("upstream got %s %s?%s, want %s %s?%s", got.Method, got.Path, got.RawQuery, tt.method, tt.path, tt.query)
+			}
+			if tt.method == "POST" && got.Body != "payload" {
+				t.Errorf("upstream got the body %q", got.Body)
 			}
 		})
 	}
