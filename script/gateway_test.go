@@ -218,3 +218,41 @@ func TestSandboxThroughGateway(t *testing.T) {
 		t.Errorf("the upstream got %d requests, want %d (only the healthy service's)", n, len(cases))
 	}
 }
+
+// TestNgxThroughGateway reads the request variables a real server gives.
+func TestNgxThroughGateway(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"vars/1.0/init.lua": `
+local _M = require('apicast.policy').new('vars', '1.0')
+function _M:rewrite(context)
+  local v = ngx.var
+  context.seen = table.concat({ v.scheme, v.host, v.server_addr, v.remote_addr, v.request_method,
+    v.request_uri, v.uri, v.args or '', v.http_user_agent, v.arg_q, tostring(v.server_port ~= nil) }, '|')
+  ngx.req.set_uri('/rewritten')
+end
+function _M:header_filter(context)
+  ngx.header['X-Seen'] = context.seen
+  ngx.header['X-Upstream-Status'] = ngx.status
+  ngx.status = 299
+end
+return _M`,
+		"vars/1.0/apicast-policy.json": manifest("vars", "1.0"),
+	})
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, fmt.Sprintf(`
+policy_load_path: [%s]
+services:
+  - {id: 1, proxy: {api_backend: %s, policy_chain: [{name: vars, version: "1.0"}, {name: apicast}]}}
+`, dir, up.URL))
+	r := gw.NewRequest("GET", "/a%20b?q=x%201", nil)
+	r.Header.Set("User-Agent", "probe/1")
+	res := gw.Do(t, r)
+	want := "http|localhost|127.0.0.1|127.0.0.1|GET|/a%20b?q=x%201|/a b|q=x%201|probe/1|x%201|true"
+	if res.Status != 299 || res.Header.Get("X-Seen") != want || res.Header.Get("X-Upstream-Status") != "200" {
+		t.Errorf("got %d, X-Seen %q, X-Upstream-Status %q; want 299 and %q", res.Status, res.Header.Get("X-Seen"), res.Header.Get("X-Upstream-Status"), want)
+	}
+	if got := up.Last(t); got.Path != "/rewritten" || got.RawQuery != "q=x%201" {
+		t.Errorf("upstream got %s?%s", got.Path, got.RawQuery)
+	}
+}
