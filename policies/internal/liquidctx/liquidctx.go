@@ -17,6 +17,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +65,9 @@ func Compile(value, valueType string) (*Template, error) {
 		if !knownFilters[name] {
 			return nil, fmt.Errorf("invalid Liquid template %q: unknown filter %q", value, name)
 		}
+	}
+	if err := checkRanges(value); err != nil {
+		return nil, fmt.Errorf("invalid Liquid template %q: %w", value, err)
 	}
 	return &Template{source: value, tpl: tpl, names: mentioned(value)}, nil
 }
@@ -234,6 +239,36 @@ func filtersUsed(src string) []string {
 		}
 	})
 	return out
+}
+
+// MaxRange is the longest range a template's for loop may walk.
+const MaxRange = 10000
+
+// rangeExpr finds (from..to) ranges in a tag.
+var rangeExpr = regexp.MustCompile(`\(\s*([^.()]*?)\s*\.\.\s*([^()]*?)\s*\)`)
+
+// checkRanges refuses ranges (what for and tablerow loops walk) whose
+// bounds are not numbers written in the template, or that are longer than
+// MaxRange: a bound taken from the request would let a client make the
+// gateway loop.
+func checkRanges(src string) error {
+	var err error
+	eachTag(src, func(tag string) {
+		for _, m := range rangeExpr.FindAllStringSubmatch(tag, -1) {
+			if err != nil {
+				return
+			}
+			from, err1 := strconv.Atoi(m[1])
+			to, err2 := strconv.Atoi(m[2])
+			switch {
+			case err1 != nil || err2 != nil:
+				err = fmt.Errorf("the range (%s..%s) needs whole numbers as bounds", m[1], m[2])
+			case to-from > MaxRange:
+				err = fmt.Errorf("the range (%s..%s) is longer than %d", m[1], m[2], MaxRange)
+			}
+		}
+	})
+	return err
 }
 
 // eachTag calls f with the inside of every {{ }} and {% %} tag of src.

@@ -43,6 +43,7 @@ func TestRender(t *testing.T) {
 		{"{{ 'abc' | md5 }}", "900150983cd24fb0d6963f7d28e17f72"},
 		{"{{ 'a b/c' | escape_uri }} {{ 'YQ==' | decode_base64 }} {{ 'a' | encode_base64 }}", "a+b%2Fc a YQ=="},
 		{"{% assign x = 'v' %}{{ x }}{{ nothing }}", "v"},
+		{"{% for i in (1..3) %}{{ i }}{% endfor %}", "123"},
 	}
 	c := testContext()
 	for _, tt := range tests {
@@ -105,6 +106,9 @@ func TestCompileErrors(t *testing.T) {
 		{"{% if %}", Liquid},
 		{"{{ x | no_such_filter }}", Liquid},
 		{"x", "lua"},
+		{"{% for i in (1..headers['X-N']) %}x{% endfor %}", Liquid},
+		{"{% for i in (0..100000) %}x{% endfor %}", Liquid},
+		{"{% for i in (1..2) %}{% for j in (1..uri) %}x{% endfor %}{% endfor %}", Liquid},
 	} {
 		if _, err := Compile(tt.value, tt.valueType); err == nil {
 			t.Errorf("Compile(%q, %q): no error", tt.value, tt.valueType)
