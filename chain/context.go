@@ -46,6 +46,9 @@ type Context struct {
 	failure  error
 	content  contentKind
 	producer string // the policy that produced the content
+
+	// pool holds the reusable parts of a Context from AcquireContext.
+	pool *pooled
 }
 
 // Original is a frozen copy of the request as it arrived.
