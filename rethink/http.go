@@ -160,16 +160,23 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit i
 type Answer struct {
 	// Decision is permit, deny, not_applicable, indeterminate, or invalid
 	// for a message refused before any policy.
-	Decision    string           `json:"decision"`
+	Decision string `json:"decision"`
+	// Obligations and Advice are the decision's, in the order rule,
+	// policy, policy set; never null.
 	Obligations []pdl.Obligation `json:"obligations"`
 	Advice      []pdl.Obligation `json:"advice"`
-	Path        string           `json:"path"`
-	Forward     bool             `json:"forward"`
+	// Path names the deciding element.
+	Path string `json:"path"`
+	// Forward tells whether to route Message or block the message.
+	Forward bool `json:"forward"`
 	// Message is the message to route, or null when blocked.
 	Message Message `json:"message"`
 	// Reply is the error response to the sender, or null when forwarded.
-	Reply Message    `json:"reply"`
-	Error string     `json:"error,omitempty"`
+	Reply Message `json:"reply"`
+	// Error explains an invalid or indeterminate decision, or a permit
+	// blocked because an obligation could not be applied.
+	Error string `json:"error,omitempty"`
+	// Trace is the decision's explanation, when asked for.
 	Trace []pdl.Step `json:"trace,omitempty"`
 }
 

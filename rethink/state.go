@@ -48,14 +48,21 @@ const (
 // RegistryEntry is one hyperty registration the node has seen the Domain
 // Registry accept. Its JSON form uses the registry's field names.
 type RegistryEntry struct {
-	UserID      string `json:"userID,omitempty"`
-	HypertyID   string `json:"hypertyID"`
-	Runtime     string `json:"runtime,omitempty"`
-	Descriptor  string `json:"descriptor,omitempty"`
-	Resources   []any  `json:"resources,omitempty"`
-	DataSchemes []any  `json:"dataSchemes,omitempty"`
-	Status      string `json:"status,omitempty"`
-	Expires     int64  `json:"expires,omitempty"`
+	// UserID is the user URL, e.g. user://gmail.com/chiang.zju.
+	UserID string `json:"userID,omitempty"`
+	// HypertyID is the hyperty's address, the entry's key.
+	HypertyID string `json:"hypertyID"`
+	// Runtime is the address of the runtime the hyperty runs in.
+	Runtime string `json:"runtime,omitempty"`
+	// Descriptor is the hyperty's catalogue descriptor URL.
+	Descriptor string `json:"descriptor,omitempty"`
+	// Resources and DataSchemes are what the hyperty offers.
+	Resources   []any `json:"resources,omitempty"`
+	DataSchemes []any `json:"dataSchemes,omitempty"`
+	// Status is the registration's status, e.g. live.
+	Status string `json:"status,omitempty"`
+	// Expires is the registration's lifetime in seconds.
+	Expires int64 `json:"expires,omitempty"`
 }
 
 // encode appends the JSON form of e, with the field names of its tags.
