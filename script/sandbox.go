@@ -234,8 +234,13 @@ func (st *state) require(L *lua.LState) int {
 		fn := L.NewFunctionFromProto(proto)
 		L.Push(fn)
 		L.Push(lua.LString(name))
-		L.Call(1, 1)
+		err := L.PCall(1, 1, nil)
 		delete(st.loading, name)
+		if err != nil {
+			obj := st.errorObject(err)
+			st.rethrow(obj)
+			L.Error(obj, 0)
+		}
 		value = L.Get(-1)
 		L.Pop(1)
 	case name == "cjson":

@@ -208,3 +208,35 @@ func TestLoadPathOrder(t *testing.T) {
 		t.Error("Find disagrees with the load path")
 	}
 }
+
+// TestRequireErrorThenRetry: a module that fails to load is not left
+// half loaded; requiring it again runs it again.
+func TestRequireErrorThenRetry(t *testing.T) {
+	dir := t.TempDir()
+	writePolicy(t, dir, "retry", "1.0", map[string]string{
+		"init.lua": `
+local _M = require('apicast.policy').new('retry')
+function _M:rewrite(context)
+  local ok, err = pcall(require, 'flaky')
+  context.first = tostring(ok) .. ':' .. tostring(err):match('not yet') 
+  ready = true
+  context.second = require('flaky')
+end
+return _M`,
+		"flaky.lua": "if not ready then error('not yet') end\nreturn 'loaded'",
+	})
+	c, err := buildChain(t, []string{dir}, Options{}, entry("retry", "1.0", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := request(t, c, nil, "GET", "/", nil)
+	if ctx.Failed() != nil {
+		t.Fatal(ctx.Failed())
+	}
+	if a, _ := ctx.Get("first"); a != "false:not yet" {
+		t.Errorf("first = %v", a)
+	}
+	if b, _ := ctx.Get("second"); b != "loaded" {
+		t.Errorf("second = %v", b)
+	}
+}
