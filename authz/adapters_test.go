@@ -142,7 +142,7 @@ func TestForward(t *testing.T) {
 }
 
 func TestNotConfigured(t *testing.T) {
-	d := New(nil)
+	d := New(nil, nil)
 	for _, target := range []string{"/v1/authz/envoy/x", "/v1/authz/nginx", "/v1/authz/forward", "/.well-known/authzen-configuration"} {
 		w := httptest.NewRecorder()
 		d.ServeHTTP(w, httptest.NewRequest("GET", target, nil))

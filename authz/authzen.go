@@ -55,6 +55,7 @@ type evaluationResult struct {
 func (d *Door) serveEvaluation(w http.ResponseWriter, r *http.Request, s *snapshot, batch bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
+		d.metrics.invalid(adAuthZEN)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			reply.Error(w, http.StatusRequestEntityTooLarge, "body_too_large",
@@ -66,12 +67,14 @@ func (d *Door) serveEvaluation(w http.ResponseWriter, r *http.Request, s *snapsh
 	}
 	req, err := decodeEvaluation(body)
 	if err != nil {
+		d.metrics.invalid(adAuthZEN)
 		reply.Error(w, http.StatusBadRequest, "invalid_json", err.Error())
 		return
 	}
 	if !batch || req.Evaluations == nil {
 		in, err := evaluationInput(req.Subject, req.Action, req.Resource, req.Context, "")
 		if err != nil {
+			d.metrics.invalid(adAuthZEN)
 			reply.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
 			return
 		}
@@ -83,6 +86,7 @@ func (d *Door) serveEvaluation(w http.ResponseWriter, r *http.Request, s *snapsh
 		semantic = req.Options.Semantic
 	}
 	if semantic != executeAll && semantic != denyOnFirstDeny && semantic != permitOnFirstPermit {
+		d.metrics.invalid(adAuthZEN)
 		reply.Error(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf(
 			"options.evaluations_semantic %q is not one of %s, %s, %s", semantic, executeAll, denyOnFirstDeny, permitOnFirstPermit))
 		return
@@ -94,6 +98,7 @@ func (d *Door) serveEvaluation(w http.ResponseWriter, r *http.Request, s *snapsh
 			pick(it.Resource, req.Resource), pick(it.Context, req.Context),
 			fmt.Sprintf("evaluations[%d].", i))
 		if err != nil {
+			d.metrics.invalid(adAuthZEN)
 			reply.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
 			return
 		}
@@ -213,6 +218,7 @@ func quoteList(names []string) string {
 func (d *Door) evaluate(s *snapshot, in pdl.Input) evaluationResult {
 	dec := s.authzen.Decide(in)
 	res := evaluationResult{Decision: dec.Effect == pdl.Permit}
+	d.metrics.count(adAuthZEN, res.Decision)
 	if dec.Effect == pdl.Indeterminate {
 		d.logger.Warn("authz: indeterminate decision; denying", "adapter", "authzen", "path", dec.Path, "error", dec.Error)
 		res.Context = map[string]any{"error": dec.Error}

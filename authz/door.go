@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verdict-policy/verdict/authz/jwt"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/reply"
@@ -41,9 +43,10 @@ const tokenCacheSize = 4096
 // Door serves every adapter. Its configuration is replaced as a whole on
 // reload, atomically. A Door is safe for concurrent use.
 type Door struct {
-	logger *slog.Logger
-	snap   atomic.Pointer[snapshot]
-	calls  sync.Pool // of *call: per-request scratch space
+	logger  *slog.Logger
+	metrics *metrics
+	snap    atomic.Pointer[snapshot]
+	calls   sync.Pool // of *call: per-request scratch space
 }
 
 // snapshot is one loaded configuration of the door; it never changes.
@@ -56,13 +59,14 @@ type snapshot struct {
 }
 
 // New returns a Door with nothing configured: every endpoint answers 404
-// until Prepare installs a configuration with an authz section. A nil
-// logger discards logs.
-func New(logger *slog.Logger) *Door {
+// until Prepare installs a configuration with an authz section. It
+// registers verdict_authz_answers_total{adapter,answer} with reg, unless
+// reg is nil. A nil logger discards logs.
+func New(logger *slog.Logger, reg prometheus.Registerer) *Door {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Door{logger: logger}
+	return &Door{logger: logger, metrics: newMetrics(reg)}
 }
 
 // Patterns lists the http.ServeMux patterns the door serves.
@@ -193,7 +197,8 @@ func (d *Door) configured(w http.ResponseWriter, r *http.Request, ok bool, adapt
 
 // decide runs doc on req and fills o; a decision that is indeterminate or
 // carries malformed obligations is logged and denies.
-func (d *Door) decide(doc *pdl.Document, req pdl.Attributes, o *Outcome, adapter string) {
+func (d *Door) decide(doc *pdl.Document, req pdl.Attributes, o *Outcome, ad adapter) {
+	adapter := adapterNames[ad]
 	dec := doc.Decide(req)
 	if err := o.fromDecision(&dec); err != nil {
 		d.logger.Warn("authz: bad obligation; denying", "adapter", adapter, "path", dec.Path, "error", err.Error())
@@ -201,4 +206,5 @@ func (d *Door) decide(doc *pdl.Document, req pdl.Attributes, o *Outcome, adapter
 	if dec.Effect == pdl.Indeterminate {
 		d.logger.Warn("authz: indeterminate decision; denying", "adapter", adapter, "path", dec.Path, "error", dec.Error)
 	}
+	d.metrics.count(ad, o.Allow)
 }

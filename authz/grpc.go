@@ -38,6 +38,7 @@ func (g grpcAuthorization) Check(ctx context.Context, in *authv3.CheckRequest) (
 	}
 	httpReq := in.GetAttributes().GetRequest().GetHttp()
 	if httpReq == nil {
+		g.d.metrics.invalid(adEnvoyGRPC)
 		return nil, grpcstatus.Error(codes.InvalidArgument, "attributes.request.http is required")
 	}
 	c := g.d.getCall(s)
@@ -75,7 +76,7 @@ func (g grpcAuthorization) Check(ctx context.Context, in *authv3.CheckRequest) (
 		}
 	}
 	o := &c.out
-	g.d.decide(s.envoy, req, o, "envoy-grpc")
+	g.d.decide(s.envoy, req, o, adEnvoyGRPC)
 	if o.Allow {
 		ok := &authv3.OkHttpResponse{}
 		for _, f := range o.SetRequest {

@@ -134,7 +134,7 @@ func TestGRPCCheck(t *testing.T) {
 		}
 	})
 	t.Run("not configured", func(t *testing.T) {
-		_, err := grpcClient(t, New(nil)).Check(ctx, checkRequest("GET", "/", nil, ""))
+		_, err := grpcClient(t, New(nil, nil)).Check(ctx, checkRequest("GET", "/", nil, ""))
 		if grpcstatus.Code(err) != codes.Unavailable {
 			t.Fatalf("err = %v", err)
 		}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verdict-policy/verdict/config"
 )
 
@@ -52,7 +54,7 @@ func loadDoor(t testing.TB, cfg *config.Config, logger *slog.Logger) *Door {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(logger)
+	d := New(logger, prometheus.NewRegistry())
 	install, err := d.Prepare(cfg, docs)
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,7 @@ func (d *Door) serveEnvoy(w http.ResponseWriter, r *http.Request, s *snapshot) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 		if err != nil {
 			var mbe *http.MaxBytesError
+			d.metrics.invalid(adEnvoy)
 			if errors.As(err, &mbe) {
 				reply.Error(w, http.StatusRequestEntityTooLarge, "body_too_large",
 					"the request body exceeds "+strconv.FormatInt(s.maxBody, 10)+" bytes (limits.max_body_bytes)")
@@ -64,7 +65,7 @@ func (d *Door) serveEnvoy(w http.ResponseWriter, r *http.Request, s *snapshot) {
 		req.Body = body
 	}
 	o := &c.out
-	d.decide(s.envoy, req, o, "envoy")
+	d.decide(s.envoy, req, o, adEnvoy)
 	h := w.Header()
 	if o.Allow {
 		for _, f := range o.SetRequest {
@@ -97,6 +98,7 @@ func (d *Door) serveEnvoy(w http.ResponseWriter, r *http.Request, s *snapshot) {
 func (d *Door) serveNginx(w http.ResponseWriter, r *http.Request, s *snapshot) {
 	uri := firstHeader(r.Header, s.uriHeader, "X-Forwarded-Uri")
 	if uri == "" {
+		d.metrics.invalid(adNginx)
 		reply.Error(w, http.StatusBadRequest, "invalid_request",
 			"the original URI is missing: send it in the "+s.uriHeaderName+" header (proxy_set_header "+s.uriHeaderName+" $request_uri)")
 		return
@@ -106,7 +108,7 @@ func (d *Door) serveNginx(w http.ResponseWriter, r *http.Request, s *snapshot) {
 	req := &c.req
 	fillForwarded(req, r, uri, firstHeader(r.Header, s.methodHeader, "X-Forwarded-Method"))
 	o := &c.out
-	d.decide(s.nginx, req, o, "nginx")
+	d.decide(s.nginx, req, o, adNginx)
 	h := w.Header()
 	if o.Allow {
 		for _, f := range o.SetRequest {
@@ -145,7 +147,7 @@ func (d *Door) serveForward(w http.ResponseWriter, r *http.Request, s *snapshot)
 	req := &c.req
 	fillForwarded(req, r, uri, r.Header.Get("X-Forwarded-Method"))
 	o := &c.out
-	d.decide(s.forward, req, o, "forward")
+	d.decide(s.forward, req, o, adForward)
 	h := w.Header()
 	if o.Allow {
 		for _, f := range o.SetRequest {

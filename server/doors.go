@@ -36,7 +36,7 @@ type doorDeps struct {
 func newDoors(deps doorDeps) ([]frontDoor, error) {
 	var doors []frontDoor
 	doors = append(doors, pexip.New(deps.logger, deps.registry))
-	doors = append(doors, authz.New(deps.logger))
+	doors = append(doors, authz.New(deps.logger, deps.registry))
 	doors = append(doors, newGatewayDoor(deps))
 	return doors, nil
 }
