@@ -1,6 +1,8 @@
 package cors_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/verdict-policy/verdict/gateway/gatewaytest"
@@ -61,5 +63,32 @@ services:
 				t.Errorf("CORS headers %v", h)
 			}
 		})
+	}
+}
+
+// TestBadReloadKeepsRunning reloads the gateway with an invalid origin
+// pattern: the reload fails naming the field and the running
+// configuration goes on answering.
+func TestBadReloadKeepsRunning(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, nil)
+	const chainYAML = `
+services:
+  - id: 1
+    proxy:
+      api_backend: %s
+      policy_chain:
+        - {name: cors, configuration: {allow_origin: "%s"}}
+        - name: apicast
+`
+	gw := gatewaytest.Start(t, fmt.Sprintf(chainYAML, up.URL, "https://app\\\\.example\\\\.com"))
+	err := gw.Reload(fmt.Sprintf(chainYAML, up.URL, "https://(app"))
+	if err == nil || !strings.Contains(err.Error(), "allow_origin: invalid regular expression") || !strings.Contains(err.Error(), "policy_chain[0]") {
+		t.Fatalf("reload error %v, want one naming policy_chain[0] and allow_origin", err)
+	}
+	r := gw.NewRequest("GET", "/", nil)
+	r.Header.Set("Origin", "https://app.example.com")
+	res := gw.Do(t, r)
+	if res.Status != 200 || res.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Errorf("after the failed reload: %d %v", res.Status, res.Header)
 	}
 }
