@@ -14,7 +14,6 @@ type pooled struct {
 	req     http.Request
 	url     url.URL
 	header  http.Header
-	values  []string // backing array of header's values
 	respHdr http.Header
 }
 
@@ -49,10 +48,10 @@ func AcquireContext(r *http.Request, clientIP string, logger *slog.Logger, expor
 	for _, vs := range r.Header {
 		n += len(vs)
 	}
-	if cap(p.values) < n {
-		p.values = make([]string, 0, n)
-	}
-	vals := p.values[:n]
+	// The values get a fresh array: a policy may share a request header's
+	// values with the response (CORS echoing Origin), and the server may
+	// still be writing that response after Release.
+	vals := make([]string, n)
 	for k, vs := range r.Header {
 		// A full slice expression: appending to one header's values
 		// reallocates instead of running into the next header's.
@@ -88,7 +87,6 @@ func (c *Context) Release() {
 	if p == nil {
 		return
 	}
-	clear(p.values[:cap(p.values)])
 	if len(p.header) > maxPooledHeaders {
 		p.header = make(http.Header, 16)
 	} else {

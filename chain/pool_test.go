@@ -74,3 +74,16 @@ func BenchmarkContext(b *testing.B) {
 		}
 	})
 }
+
+func TestReleaseLeavesSharedValuesAlone(t *testing.T) {
+	r := httptest.NewRequest("GET", "http://x/", nil)
+	r.Header.Set("Origin", "https://app.example.com")
+	c := AcquireContext(r, "", nil, nil)
+	shared := c.Request.Header["Origin"] // as a CORS policy may echo it
+	c.Release()
+	d := AcquireContext(httptest.NewRequest("GET", "http://y/", nil), "", nil, nil)
+	defer d.Release()
+	if shared[0] != "https://app.example.com" {
+		t.Errorf("a value handed out before Release changed: %q", shared[0])
+	}
+}
