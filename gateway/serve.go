@@ -28,7 +28,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if svc != nil {
 		ch, logger, sm = svc.chain, svc.logger, svc.metrics
 	}
-	ctx := chain.NewContext(r, clientIP(r.RemoteAddr), logger, ch.Exports())
+	ctx := chain.AcquireContext(r, clientIP(r.RemoteAddr), logger, ch.Exports())
 	if svc != nil {
 		ctx.ServiceID = svc.id
 		ctx.Service = svc.cfg
@@ -47,8 +47,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ch.Balance(ctx)
 	}
 	sm.chainRequest.Observe(time.Since(t0).Seconds())
+	reuse := true
 	if ctx.Proxying() {
-		abort = g.proxy(w, ctx, ch, st, sm)
+		abort, reuse = g.proxy(w, ctx, ch, st, sm)
 	} else {
 		g.writeLocal(w, ctx, ch)
 	}
@@ -57,6 +58,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ch.Log(ctx)
 	sm.chainLog.Observe(time.Since(t1).Seconds())
 	sm.request(ctx.Response.Status)
+	if reuse {
+		ctx.Release()
+	}
 	if abort {
 		// The response was cut short after its header went out: closing
 		// the connection is the only way left to tell the client.
@@ -119,8 +123,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 
 // proxy sends the request to ctx.Upstream and streams the answer back
 // through the filters. It reports whether the response had to be cut
-// short after its header was sent.
-func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain, st *state, sm *serviceMetrics) (abort bool) {
+// short after its header was sent, and whether the request may be reused:
+// not after a failed exchange, as the transport may still be finishing
+// with it.
+func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain, st *state, sm *serviceMetrics) (abort, reuse bool) {
 	up := ctx.Upstream
 	out := ctx.Request
 	timeouts := effectiveTimeouts(ctx, up, &st.settings)
@@ -164,7 +170,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 		ctx.Response = chain.Response{Status: status, Header: make(http.Header), Body: []byte(msg + "\n")}
 		ctx.Response.Header.Set("Content-Type", "text/plain; charset=utf-8")
 		g.writeLocal(w, ctx, ch)
-		return false
+		return false, false
 	}
 	defer resp.Body.Close()
 
@@ -175,7 +181,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	ch.HeaderFilter(ctx)
 	if ctx.Failed() != nil {
 		g.writeLocal(w, ctx, ch)
-		return false
+		return false, true
 	}
 	filters := ch.HasBodyFilters()
 	h := w.Header()
@@ -199,12 +205,12 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 			chunk := buf[:n]
 			if filters {
 				if chunk, err = ch.BodyFilter(ctx, chunk, false); err != nil {
-					return true
+					return true, false
 				}
 			}
 			if len(chunk) > 0 {
 				if _, werr := w.Write(chunk); werr != nil {
-					return false // the client went away
+					return false, false // the client went away
 				}
 				if flush {
 					flusher.Flush()
@@ -216,19 +222,19 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 		}
 		if rerr != nil {
 			ctx.Logger.Warn("upstream response cut short", "upstream", target.Host, "error", rerr.Error())
-			return true
+			return true, false
 		}
 	}
 	if filters {
 		last, err := ch.BodyFilter(ctx, nil, true)
 		if err != nil {
-			return true
+			return true, false
 		}
 		if len(last) > 0 {
 			_, _ = w.Write(last)
 		}
 	}
-	return false
+	return false, true
 }
 
 // joinPath puts the upstream URL's path before the request's: base /foo
