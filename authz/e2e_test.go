@@ -148,6 +148,12 @@ func startProcess(t *testing.T, addr, bin string, args ...string) {
 	t.Helper()
 	path, err := exec.LookPath(bin)
 	if err != nil {
+		// Debian puts nginx in /usr/sbin, which a user's PATH may lack.
+		if _, serr := os.Stat("/usr/sbin/" + bin); serr == nil {
+			path, err = "/usr/sbin/"+bin, nil
+		}
+	}
+	if err != nil {
 		t.Fatalf("%s is not installed (the test command installs it: bash scripts/test): %v", bin, err)
 	}
 	var out bytes.Buffer
