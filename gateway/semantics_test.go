@@ -201,3 +201,17 @@ services:
 		t.Errorf("policy errors counted %v, want 1", count)
 	}
 }
+
+func TestGlobalChainRunsForUnknownHosts(t *testing.T) {
+	gw := gatewaytest.Start(t, "policy_chain: ["+st("g", "mark: true")+"]\nservices:\n  - proxy: {hosts: [known.test], policy_chain: [{name: echo}]}\n")
+	resetSteps()
+	r := gw.NewRequest("GET", "/", nil)
+	r.Host = "unknown.test"
+	res := gw.Do(t, r)
+	if res.Status != 404 || res.Header.Get("X-Seen-By") != "g" {
+		t.Fatalf("got %d %v", res.Status, res.Header)
+	}
+	if got, want := takeSteps(), "g.header_filter g.body_filter g.post_action g.log"; got != want {
+		t.Errorf("steps %q, want %q", got, want)
+	}
+}
