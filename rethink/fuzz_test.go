@@ -67,7 +67,7 @@ func FuzzHTTP(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := NewHandler()
+	h := NewHandler(nil)
 	h.Install(e, HandlerLimits{MaxBodyBytes: 64 << 10})
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, path := range []string{DecidePath, DecideBatchPath} {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/verdict-policy/verdict/internal/reply"
 	"github.com/verdict-policy/verdict/pdl"
@@ -41,16 +42,19 @@ type HandlerLimits struct {
 // answers 404 with code not_configured until Install is called with one.
 // A Handler is safe for concurrent use.
 type Handler struct {
-	cur atomic.Pointer[installed]
+	cur     atomic.Pointer[installed]
+	metrics *Metrics
 }
 
 type installed struct {
-	e      *Enforcer
-	limits HandlerLimits
+	e       *Enforcer
+	limits  HandlerLimits
+	metrics *Metrics
 }
 
-// NewHandler returns a Handler with no Enforcer.
-func NewHandler() *Handler { return &Handler{} }
+// NewHandler returns a Handler with no Enforcer. m may be nil to record no
+// metrics.
+func NewHandler(m *Metrics) *Handler { return &Handler{metrics: m} }
 
 // Install makes e the enforcer of later requests; nil takes the endpoints
 // out of service.
@@ -65,7 +69,7 @@ func (h *Handler) Install(e *Enforcer, limits HandlerLimits) {
 	if limits.MaxBatch <= 0 {
 		limits.MaxBatch = DefaultMaxBatch
 	}
-	h.cur.Store(&installed{e: e, limits: limits})
+	h.cur.Store(&installed{e: e, limits: limits, metrics: h.metrics})
 }
 
 // Patterns lists the paths h serves.
@@ -313,11 +317,13 @@ func (in *installed) decide(r *http.Request, body, out []byte) ([]byte, error) {
 // answer decides a parsed request and appends its answer to out.
 func (in *installed) answer(r *http.Request, req *request, out []byte) ([]byte, error) {
 	var res Result
+	start := time.Now()
 	if req.explain {
 		res = in.e.Explain(r.Context(), req.message, req.direction, req.attributes)
 	} else {
 		res = in.e.DecideWith(r.Context(), req.message, req.direction, req.attributes)
 	}
+	in.metrics.observe(req.direction, &res, time.Since(start))
 	out, err := appendAnswer(out, NewAnswer(res))
 	if err != nil {
 		return nil, &encodeError{err}

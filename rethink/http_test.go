@@ -7,6 +7,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/verdict-policy/verdict/pdl"
 )
 
 // seedRules are the seed's first two rules.
@@ -30,7 +35,7 @@ func testServer(t *testing.T, limits HandlerLimits) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler()
+	h := NewHandler(nil)
 	h.Install(e, limits)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -174,7 +179,7 @@ func TestHTTPBadInput(t *testing.T) {
 }
 
 func TestHTTPNotConfigured(t *testing.T) {
-	srv := httptest.NewServer(NewHandler())
+	srv := httptest.NewServer(NewHandler(nil))
 	defer srv.Close()
 	status, body := post(t, srv.URL+DecidePath, `{"message": `+allocRequest+`}`)
 	if status != 404 || !strings.Contains(body, "not_configured") {
@@ -186,7 +191,7 @@ func TestHTTPNotConfigured(t *testing.T) {
 // handler: decoding, deciding and encoding the answer.
 func BenchmarkHTTPDecide(b *testing.B) {
 	e, _, _ := pcpPack(b)
-	h := NewHandler()
+	h := NewHandler(nil)
 	h.Install(e, HandlerLimits{})
 	body := `{"direction": "ingress", "message": {"id": 32, "type": "update",
 	  "from": "connection://hjiang-rethink.com/e8fef4d4-88c7-4c59-b01a-8322356ae8e9",
@@ -203,5 +208,42 @@ func BenchmarkHTTPDecide(b *testing.B) {
 	}
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"forward":true`) {
 		b.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestHTTPMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewMetrics(reg); err == nil {
+		t.Error("registering the metrics twice succeeded")
+	}
+	e, err := New(compile(t, seedRules), Config{Domain: "hjiang-rethink.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(m)
+	h.Install(e, HandlerLimits{})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	post(t, srv.URL+DecidePath, `{"message": `+allocRequest+`}`)
+	post(t, srv.URL+DecideBatchPath, `[{"message": `+allocReply+`, "direction": "egress"}, {"message": {"id": 1}, "direction": "egress"}]`)
+	for _, c := range []struct {
+		counter prometheus.Counter
+		want    float64
+	}{
+		{m.messages[Ingress][pdl.Deny][0], 1},
+		{m.messages[Egress][pdl.Permit][1], 1},
+		{m.messages[Egress][4][0], 1}, // invalid
+		{m.messages[Ingress][pdl.Permit][1], 0},
+	} {
+		if got := testutil.ToFloat64(c.counter); got != c.want {
+			t.Errorf("%s = %v, want %v", c.counter.Desc(), got, c.want)
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg, "verdict_message_duration_seconds"); err != nil || n != 2 {
+		t.Errorf("duration series: %d, %v", n, err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/rethink"
 	"github.com/verdict-policy/verdict/store"
@@ -32,12 +34,21 @@ type Door struct {
 }
 
 // New returns a Door that answers not_configured until it is prepared and
-// installed. logger may be nil.
-func New(logger *slog.Logger) *Door {
+// installed. logger may be nil; reg, when not nil, receives the message
+// metrics (a registration that fails is logged, and the door runs without
+// them).
+func New(logger *slog.Logger, reg prometheus.Registerer) *Door {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Door{handler: rethink.NewHandler(), logger: logger}
+	var m *rethink.Metrics
+	if reg != nil {
+		var err error
+		if m, err = rethink.NewMetrics(reg); err != nil {
+			logger.Warn("rethink: no message metrics", "error", err)
+		}
+	}
+	return &Door{handler: rethink.NewHandler(m), logger: logger}
 }
 
 // Patterns lists the paths the door serves.
