@@ -10,6 +10,7 @@ import (
 	"github.com/verdict-policy/verdict/authz"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/pexip"
+	rethinkdoor "github.com/verdict-policy/verdict/rethink/door"
 )
 
 // frontDoor is a front door mounted on the policy listener that follows
@@ -38,6 +39,7 @@ func newDoors(deps doorDeps) ([]frontDoor, error) {
 	doors = append(doors, pexip.New(deps.logger, deps.registry))
 	doors = append(doors, authz.New(deps.logger, deps.registry))
 	doors = append(doors, newGatewayDoor(deps))
+	doors = append(doors, rethinkdoor.New(deps.logger, deps.registry))
 	return doors, nil
 }
 
