@@ -86,7 +86,7 @@ func TestParamValue(t *testing.T) {
 	for _, tt := range tests {
 		r := &request{}
 		for _, v := range tt.vs {
-			r.query = append(r.query, param{tt.name, v})
+			r.query = append(r.query, param{key: tt.name, value: v})
 		}
 		got := r.paramValue(tt.name, tt.vs[0])
 		if !equalJSON(got, tt.want) {
@@ -152,6 +152,9 @@ func TestParseQuery(t *testing.T) {
 		{"a=1&a=2", "a=1|a=2", ""},
 		{"", "", ""},
 		{"local_alias=%zz", "", `parameter local_alias: invalid URL escape "%zz"`},
+		{"local_alias=ab%4", "", `parameter local_alias: invalid URL escape "%4"`},
+		{"local_alias=%", "", `invalid URL escape "%"`},
+		{"q=100%25+off", "q=100% off", ""},
 		{"%zz=1", "", `parameter name "%zz"`},
 		{"a=1;b=2", "", "raw ';'"},
 	}
@@ -164,8 +167,8 @@ func TestParseQuery(t *testing.T) {
 			continue
 		}
 		var got []string
-		for _, p := range ps {
-			got = append(got, p.key+"="+p.value)
+		for i, p := range ps {
+			got = append(got, p.key+"="+ps.at(i))
 		}
 		if strings.Join(got, "|") != tt.want || err != nil {
 			t.Errorf("parseQuery(%q) = %q, %v; want %q", tt.raw, strings.Join(got, "|"), err, tt.want)

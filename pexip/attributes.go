@@ -87,9 +87,9 @@ func (r *request) Attribute(name string) (any, error) {
 	}
 	// Parameters that come from SIP headers (ms-subnet, p_Asserted-Identity)
 	// vary in case and punctuation between versions: match them loosely.
-	for _, p := range r.query {
-		if foldName(p.key, name) {
-			return r.paramValue(p.key, p.value), nil
+	for i := range r.query {
+		if foldName(r.query[i].key, name) {
+			return r.paramValue(r.query[i].key, r.query.at(i)), nil
 		}
 	}
 	return nil, nil
@@ -132,9 +132,11 @@ func foldName(a, b string) bool {
 func (r *request) paramValue(name, v string) any {
 	if strings.HasPrefix(name, "idp_attribute_") {
 		var list []any
-		for _, p := range r.query {
-			if p.key == name && p.value != "" {
-				list = append(list, p.value)
+		for i := range r.query {
+			if r.query[i].key == name {
+				if v := r.query.at(i); v != "" {
+					list = append(list, v)
+				}
 			}
 		}
 		if len(list) == 0 {

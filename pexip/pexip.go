@@ -463,7 +463,7 @@ func (d *Door) serveDecision(w http.ResponseWriter, st *state, k kind, req *requ
 // and the redirect alias if one is asked for. Earlier obligations win: a
 // rule's fields override its policy's and its set's.
 func (d *Door) results(st *state, k kind, req *request, dec pdl.Decision, lg *logLine) (result, string) {
-	res := make(result, 16)
+	res := make(result, 8) // most results fit one map group
 	redirect := ""
 	for _, ob := range dec.Obligations {
 		switch ob.Name {

@@ -6,8 +6,13 @@ import (
 	"strings"
 )
 
-// param is one query parameter, decoded.
-type param struct{ key, value string }
+// param is one query parameter. Its key is decoded at once; its value only
+// when it is read, as most of the parameters Infinity sends are never asked
+// for.
+type param struct {
+	key, value string
+	escaped    bool // value still holds %XX escapes or '+'
+}
 
 // params are a request's query parameters in the order sent. A list is
 // cheaper than url.Values here: a request has a few dozen parameters and a
@@ -18,10 +23,21 @@ type params []param
 func (ps params) get(key string) (string, bool) {
 	for i := range ps {
 		if ps[i].key == key {
-			return ps[i].value, true
+			return ps.at(i), true
 		}
 	}
 	return "", false
+}
+
+// at returns the decoded value of parameter i, decoding it on first use.
+// parseQuery has checked that it decodes.
+func (ps params) at(i int) string {
+	p := &ps[i]
+	if p.escaped {
+		p.value, _ = url.QueryUnescape(p.value)
+		p.escaped = false
+	}
+	return p.value
 }
 
 // value returns the first value of key, or "".
@@ -47,11 +63,13 @@ func parseQuery(raw string, dst params) (params, error) {
 		if err != nil {
 			return dst, fmt.Errorf("parameter name %q: %w", truncate(k), err)
 		}
-		value, err := url.QueryUnescape(v)
-		if err != nil {
-			return dst, fmt.Errorf("parameter %s: %w", truncate(key), err)
+		escaped := strings.ContainsAny(v, "%+")
+		if escaped {
+			if err := checkEscapes(v); err != nil {
+				return dst, fmt.Errorf("parameter %s: %w", truncate(key), err)
+			}
 		}
-		dst = append(dst, param{key, value})
+		dst = append(dst, param{key: key, value: v, escaped: escaped})
 	}
 	return dst, nil
 }
@@ -61,4 +79,24 @@ func truncate(s string) string {
 		return s[:64] + "..."
 	}
 	return s
+}
+
+// checkEscapes reports a '%' not followed by two hex digits, the one way a
+// form value fails to decode, without decoding it.
+func checkEscapes(s string) error {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			end := min(i+3, len(s))
+			return url.EscapeError(s[i:end])
+		}
+		i += 2
+	}
+	return nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
