@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/gateway"
@@ -32,7 +33,7 @@ func runCheck(e env, args []string) int {
 		fmt.Fprintf(e.stdout, "  body limit %d bytes, store %s\n", cfg.Limits.MaxBodyBytes, cfg.Store.Backend)
 	}
 	docs, err := cfg.Compile()
-	if gwErr := checkGateway(e, cfg, docs); gwErr != nil {
+	if gwErr := checkGateway(e, cfg, docs, *explain); gwErr != nil {
 		err = errors.Join(err, gwErr)
 	}
 	for _, d := range docs {
@@ -69,7 +70,7 @@ func plural(n int, one, many string) string {
 
 // checkGateway builds every policy chain of cfg as the gateway would, and
 // says what it found; the error lists every chain problem.
-func checkGateway(e env, cfg *config.Config, docs []config.Document) error {
+func checkGateway(e env, cfg *config.Config, docs []config.Document, explain bool) error {
 	if !cfg.Gateway.Enabled() {
 		return nil
 	}
@@ -77,10 +78,25 @@ func checkGateway(e env, cfg *config.Config, docs []config.Document) error {
 	if err != nil {
 		return err
 	}
-	if _, err := gw.Prepare(cfg, docs); err != nil {
+	install, err := gw.Prepare(cfg, docs)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "gateway: %s, a global chain of %s\n",
 		plural(len(cfg.Gateway.Services), "service", "services"), plural(len(cfg.Gateway.PolicyChain), "policy", "policies"))
+	if explain {
+		install()
+		d := gw.Describe()
+		fmt.Fprintf(e.stdout, "  listen gateway %s\n", cfg.GatewayAddr())
+		for _, s := range d.Services {
+			backend := s.APIBackend
+			if backend == "" {
+				backend = "(no api_backend)"
+			}
+			fmt.Fprintf(e.stdout, "  service %s: hosts %s -> %s\n", s.ID, strings.Join(s.Hosts, ", "), backend)
+			fmt.Fprintf(e.stdout, "    chain %s; %s; failing policies answer %d\n", strings.Join(s.Chain, ", "),
+				plural(s.MappingRules, "mapping rule", "mapping rules"), s.FailStatus)
+		}
+	}
 	return nil
 }

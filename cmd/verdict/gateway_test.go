@@ -39,6 +39,8 @@ func TestCheckGatewayConfigurations(t *testing.T) {
 	}{
 		{"APIcast file with --config", "", []string{"check", "--config", good}, 0,
 			[]string{"gateway: 1 service, a global chain of 0 policies"}, nil},
+		{"explain describes every service", "", []string{"check", "--explain", "--config", good}, 0,
+			[]string{"service 42: hosts api.example.com -> http://127.0.0.1:9000", "chain cors, apicast; 1 mapping rule; failing policies answer 503"}, nil},
 		{"APIcast file from THREESCALE_CONFIG_FILE", good, []string{"check"}, 0,
 			[]string{"gateway: 1 service"}, nil},
 		{"--config wins over the environment", bad, []string{"check", "--config", good}, 0,
