@@ -256,3 +256,40 @@ services:
 		t.Errorf("upstream got %s?%s", got.Path, got.RawQuery)
 	}
 }
+
+// TestBodyFilterThroughGateway changes a proxied body as it streams and
+// reads a posted body before it goes upstream.
+func TestBodyFilterThroughGateway(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"shout/1.0/init.lua": `
+local _M = require('apicast.policy').new('shout', '1.0')
+function _M:rewrite(context)
+  ngx.req.read_body()
+  context.posted = ngx.req.get_body_data()
+end
+function _M:header_filter(context)
+  ngx.header['Content-Length'] = nil
+  ngx.header['X-Posted'] = context.posted
+end
+function _M:body_filter(context)
+  ngx.arg[1] = string.upper(ngx.arg[1])
+  if ngx.arg[2] then ngx.arg[1] = ngx.arg[1] .. '!' end
+end
+return _M`,
+		"shout/1.0/apicast-policy.json": manifest("shout", "1.0"),
+	})
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, fmt.Sprintf(`
+policy_load_path: [%s]
+services:
+  - {id: 1, proxy: {api_backend: %s, policy_chain: [{name: shout, version: "1.0"}, {name: apicast}]}}
+`, dir, up.URL))
+	res := gw.Do(t, gw.NewRequest("POST", "/quiet", strings.NewReader("hello body")))
+	if res.Status != 200 || res.Body != "UPSTREAM: POST /QUIET!" || res.Header.Get("X-Posted") != "hello body" {
+		t.Errorf("got %d %q, X-Posted %q", res.Status, res.Body, res.Header.Get("X-Posted"))
+	}
+	if got := up.Last(t); got.Body != "hello body" {
+		t.Errorf("upstream got body %q", got.Body)
+	}
+}
