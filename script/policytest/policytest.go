@@ -99,6 +99,9 @@ func Run(dir string, opts script.Options, out io.Writer) (Report, error) {
 		if err != nil {
 			return rep, err
 		}
+		if len(folders) > 1 {
+			fmt.Fprintf(out, "# %s %s\n", filepath.Base(filepath.Dir(abs)), filepath.Base(abs))
+		}
 		results, err := script.RunSpecs(abs, opts, out)
 		if err != nil {
 			return rep, err

@@ -114,3 +114,19 @@ func TestFoldersAndBadFiles(t *testing.T) {
 		t.Errorf("error %v, want one naming unknown_field", err)
 	}
 }
+
+// TestExamples runs the tests of the example policies shipped in
+// examples/lua/policies.
+func TestExamples(t *testing.T) {
+	var out bytes.Buffer
+	rep, err := Run(filepath.Join("..", "..", "examples", "lua", "policies"), script.Options{}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 0 || rep.Passed < 9 {
+		t.Errorf("passed %d, failed %d:\n%s", rep.Passed, rep.Failed, out.String())
+	}
+	if !strings.Contains(out.String(), "# header_auth 1.0") {
+		t.Errorf("no folder heading:\n%s", out.String())
+	}
+}

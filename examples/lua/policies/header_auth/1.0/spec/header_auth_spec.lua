@@ -1,0 +1,26 @@
+local header_auth = require('header_auth')
+
+describe('header_auth', function()
+  it('indexes the keys by value', function()
+    local p = header_auth.new({ keys = { { value = 'k1', label = 'one' }, { value = 'k2' } } })
+    assert.equal('X-Api-Key', p.header)
+    assert.equal('one', p.keys.k1)
+    assert.equal('unnamed', p.keys.k2)
+  end)
+
+  it('lets a known key through and hides it from the upstream', function()
+    local p = header_auth.new({ header = 'X-Key', keys = { { value = 'k1', label = 'one' } } })
+    ngx.req.set_header('X-Key', 'k1')
+    local context = {}
+    p:access(context)
+    assert.equal('one', context.api_key_label)
+    assert.is_nil(ngx.req.get_headers()['X-Key'])
+  end)
+
+  it('answers 401 without the header', function()
+    local p = header_auth.new({ keys = {} })
+    p:access({})
+    assert.equal(401, ngx.status)
+    assert.equal('application/json', ngx.header['Content-Type'])
+  end)
+end)
