@@ -352,3 +352,26 @@ func TestParallelRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRequestStateDoesNotLeak: what one request leaves in the context,
+// ngx.ctx or under private keys is gone for the next request served by
+// the same interpreter.
+func TestRequestStateDoesNotLeak(t *testing.T) {
+	dir := t.TempDir()
+	writePolicy(t, dir, "leak", "1.0", phasePolicy(map[string]string{"rewrite": `
+  context.seen = tostring(rawget(context, 'raw')) .. ',' .. tostring(ngx.ctx.mark) .. ',' .. tostring(context[self]) .. ',' .. tostring(context.shared)
+  rawset(context, 'raw', 'left')
+  ngx.ctx.mark = 'left'
+  context[self] = 'left'
+  context.shared = 'left'`}))
+	c, err := buildChain(t, []string{dir}, Options{PoolSize: 1}, entry("leak", "1.0", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		ctx := request(t, c, nil, "GET", "/", nil)
+		if v, _ := ctx.Get("seen"); v != "nil,nil,nil,nil" {
+			t.Errorf("request %d saw %v", i, v)
+		}
+	}
+}

@@ -215,6 +215,13 @@ func (st *state) bind(ctx *chain.Context) { st.req = ctx }
 // unbind forgets the request.
 func (st *state) unbind() {
 	st.req = nil
+	if st.context != nil {
+		// rawset on context bypasses the chain context; such values must
+		// not outlive the request.
+		if k, _ := st.context.Next(lua.LNil); k != lua.LNil {
+			st.context = nil
+		}
+	}
 	st.local = nil
 	st.ngxCtx = nil
 	clear(st.shared)
