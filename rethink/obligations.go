@@ -47,29 +47,35 @@ func (a *attributes) slot(attr string) (map[string]any, string, error) {
 }
 
 // apply carries out the obligations of a permit on the message, in order.
+// A first pass checks every obligation's parameters without touching the
+// message, so that an obligation that cannot be applied leaves the message
+// as it was.
 func (e *Enforcer) apply(a *attributes, obs []pdl.Obligation) error {
-	for _, ob := range obs {
-		var err error
-		switch ob.Name {
-		case obligationLimit, obligationLimitOld:
-			err = a.limit(ob.Params)
-		case obligationFilter:
-			err = e.filter(a, ob.Params)
-		default:
-			if e.strict {
-				err = fmt.Errorf("the enforcer does not know this obligation")
+	for _, write := range [2]bool{false, true} {
+		for _, ob := range obs {
+			var err error
+			switch ob.Name {
+			case obligationLimit, obligationLimitOld:
+				err = a.limit(ob.Params, write)
+			case obligationFilter:
+				err = e.filter(a, ob.Params, write)
+			default:
+				if e.strict {
+					err = fmt.Errorf("the enforcer does not know this obligation")
+				}
 			}
-		}
-		if err != nil {
-			return fmt.Errorf("obligation %s: %w", ob.Name, err)
+			if err != nil {
+				return fmt.Errorf("obligation %s: %w", ob.Name, err)
+			}
 		}
 	}
 	return nil
 }
 
 // limit keeps the first N entries of each named list: {attr: N}. A number
-// (valueNumber) is lowered to N; any other value is left alone.
-func (a *attributes) limit(params any) error {
+// (valueNumber) is lowered to N; any other value is left alone. Without
+// write it only checks the parameters.
+func (a *attributes) limit(params any, write bool) error {
 	m, ok := params.(map[string]any)
 	if !ok {
 		return fmt.Errorf("parameters must be an object of attribute to count, not %s", kindOf(params))
@@ -83,7 +89,7 @@ func (a *attributes) limit(params any) error {
 		if err != nil {
 			return err
 		}
-		if obj == nil {
+		if obj == nil || !write {
 			continue
 		}
 		switch v := obj[key].(type) {
@@ -237,7 +243,8 @@ func (f *entryFilter) keep(a *attributes, entry any) (bool, error) {
 
 // filter removes the entries that fail their condition from each named
 // collection: keys of an object, elements of a list (keeping order).
-func (e *Enforcer) filter(a *attributes, params any) error {
+// Without write it only compiles the conditions and checks the attributes.
+func (e *Enforcer) filter(a *attributes, params any, write bool) error {
 	fs, err := e.filtersFor(params)
 	if err != nil {
 		return err
@@ -248,19 +255,25 @@ func (e *Enforcer) filter(a *attributes, params any) error {
 		if err != nil {
 			return err
 		}
-		if obj == nil {
+		if obj == nil || !write {
 			continue
 		}
 		switch v := obj[key].(type) {
 		case map[string]any:
+			// Judge every entry before deleting any, so that a failure
+			// leaves the object whole.
+			var drop []string
 			for k, entry := range v {
 				ok, err := f.keep(a, entry)
 				if err != nil {
 					return err
 				}
 				if !ok {
-					delete(v, k)
+					drop = append(drop, k)
 				}
+			}
+			for _, k := range drop {
+				delete(v, k)
 			}
 		case []any:
 			kept := v[:0:0]

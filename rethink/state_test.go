@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,5 +236,26 @@ func TestRegistryEntryEncoding(t *testing.T) {
 		if got := e.encode(nil); string(got) != string(want) {
 			t.Errorf("encode:\n got  %s\n want %s", got, want)
 		}
+	}
+}
+
+// A permit whose obligations cannot all be applied blocks the message and
+// leaves it as it was, even when an earlier obligation could be applied.
+func TestFailedObligationLeavesMessageUnchanged(t *testing.T) {
+	e, err := New(compile(t, `{"effect": "permit", "obligations": {
+	  "limitByNumberOfEntries": {"valueAllocated": 1},
+	  "limitByConditionOfEntries": {"bodyValue": {"descriptor": {"nosuchoperator": 1}}}}}`), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := msg(t, `{"id": 1, "type": "response", "from": "domain://msg-node.d/address-allocation", "to": "runtime://d/r/address-allocation",
+	  "body": {"value": {"allocated": ["a", "b", "c"]}}}`)
+	before := jsonText(m)
+	r := e.Decide(context.Background(), m, Egress)
+	if r.Forward || r.Reply == nil || !strings.Contains(r.Error, `unknown operator "nosuchoperator"`) {
+		t.Fatalf("%+v", r)
+	}
+	if after := jsonText(m); after != before {
+		t.Errorf("the blocked message changed:\n before %s\n after  %s", before, after)
 	}
 }
