@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -348,7 +350,31 @@ func (s *Server) policyHandler() http.Handler {
 		}
 	}
 	mux.HandleFunc("/", reply.NotFound)
-	return mux
+	return unredirected{mux}
+}
+
+// unredirected routes requests whose path is not clean (doubled slashes,
+// dot segments) by their cleaned path instead of answering with a
+// redirect, which callers such as Pexip Infinity do not follow. The
+// handler still sees the path as it was sent.
+type unredirected struct{ mux *http.ServeMux }
+
+func (u unredirected) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if p == "" || p[0] != '/' || (!strings.Contains(p, "//") && !strings.Contains(p, "/.")) {
+		u.mux.ServeHTTP(w, r)
+		return
+	}
+	clean := *r
+	u2 := *r.URL
+	u2.Path = path.Clean(p)
+	if strings.HasSuffix(p, "/") && u2.Path != "/" {
+		u2.Path += "/"
+	}
+	u2.RawPath = ""
+	clean.URL = &u2
+	h, _ := u.mux.Handler(&clean)
+	h.ServeHTTP(w, r)
 }
 
 // adminHandler routes the admin listener.

@@ -348,6 +348,17 @@ func TestDefaultConfigServes(t *testing.T) {
 	if !strings.Contains(string(body), `"decision":"deny"`) {
 		t.Errorf("example 3 on the default config: %s", body)
 	}
+	// A path with doubled slashes is routed, not redirected: Pexip
+	// Infinity does not follow redirects.
+	resp, err = http.Get("http://" + s.PolicyAddr() + "//policy/v1//service/configuration?local_alias=sip:my-vmr-conference@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"pin":"2931"`) {
+		t.Errorf("doubled slashes: %d %s", resp.StatusCode, body)
+	}
 	// The built-in configuration reloads from the binary.
 	resp, err = http.Post("http://"+s.AdminAddr()+"/v1/reload", "", nil)
 	if err != nil {
