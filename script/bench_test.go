@@ -171,6 +171,7 @@ func BenchmarkServeProxied(b *testing.B) {
 			req, _ := http.NewRequest("GET", gw.URL+"/v2/items", nil)
 			req.Host = "localhost"
 			b.ReportAllocs()
+			start := cpuTime()
 			for b.Loop() {
 				res, err := client.Do(req)
 				if err != nil {
@@ -182,6 +183,7 @@ func BenchmarkServeProxied(b *testing.B) {
 					b.Fatalf("status %d, headers %v", res.StatusCode, res.Header)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
