@@ -122,3 +122,27 @@ func TestOversizedHeadersAreRefused(t *testing.T) {
 		t.Errorf("status %d", res.StatusCode)
 	}
 }
+
+// TestReadTimeoutCountsFromTheRequest reuses an idle kept-alive
+// connection: the wait for the answer gets the whole read timeout from
+// when the request went out, not from when the connection fell idle.
+func TestReadTimeoutCountsFromTheRequest(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(250 * time.Millisecond)
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	gw := gatewaytest.Start(t, "services:\n  - proxy:\n      api_backend: "+up.URL+
+		"\n      policy_chain: [{name: upstream_connection, configuration: {read_timeout: 0.4}}, {name: apicast}]\n")
+	if res := gw.Do(t, gw.NewRequest("GET", "/fast", nil)); res.Status != 200 {
+		t.Fatalf("first request: %d", res.Status)
+	}
+	time.Sleep(300 * time.Millisecond) // the upstream connection sits idle
+	if res := gw.Do(t, gw.NewRequest("GET", "/slow", nil)); res.Status != 200 || res.Body != "ok" {
+		t.Fatalf("second request: %d %q", res.Status, res.Body)
+	}
+	if n := len(up.Requests()); n != 2 {
+		t.Fatalf("upstream saw %d requests", n)
+	}
+}

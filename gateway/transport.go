@@ -59,7 +59,9 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) *http.Transport
 		MaxIdleConns:          0, // no overall limit
 		MaxIdleConnsPerHost:   maxIdlePerUpstream,
 		IdleConnTimeout:       idle,
-		ResponseHeaderTimeout: t.Read,
+		// No ResponseHeaderTimeout: deadlineConn bounds the wait for the
+		// header from the last write of the request, without a timer per
+		// request.
 		ExpectContinueTimeout: time.Second,
 		TLSHandshakeTimeout:   t.Connect,
 		DisableCompression:    true, // pass the client's Accept-Encoding through
@@ -97,10 +99,21 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// Write also moves the read deadline: the transport reads an idle
+// connection all along, so the read in progress when a request goes out
+// started long ago; the answer gets the full read timeout from now.
 func (c *deadlineConn) Write(p []byte) (int, error) {
-	if c.send > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.send)); err != nil {
-			return 0, err
+	if c.send > 0 || c.read > 0 {
+		now := time.Now()
+		if c.send > 0 {
+			if err := c.Conn.SetWriteDeadline(now.Add(c.send)); err != nil {
+				return 0, err
+			}
+		}
+		if c.read > 0 {
+			if err := c.Conn.SetReadDeadline(now.Add(c.read)); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return c.Conn.Write(p)
