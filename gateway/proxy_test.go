@@ -146,3 +146,22 @@ func TestReadTimeoutCountsFromTheRequest(t *testing.T) {
 		t.Fatalf("upstream saw %d requests", n)
 	}
 }
+
+func TestConnectIsRefused(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "CONNECT localhost:443 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 405 || len(up.Requests()) != 0 {
+		t.Errorf("CONNECT got %d, upstream saw %d requests", res.StatusCode, len(up.Requests()))
+	}
+}

@@ -37,6 +37,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// run), but nothing may answer it but this.
 		ctx.Exit(http.StatusNotFound, "no service for host "+strconv.Quote(ctx.Original.Host)+"\n")
 	}
+	if r.Method == http.MethodConnect {
+		// A tunnel is not an API request; nothing upstream expects one.
+		ctx.Response.Header.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		ctx.Exit(http.StatusMethodNotAllowed, "CONNECT is not supported by the gateway\n")
+	}
 
 	t0 := time.Now()
 	ch.Rewrite(ctx)
