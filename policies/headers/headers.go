@@ -128,6 +128,10 @@ func compile(cmds []Command, field string, request bool) ([]command, error) {
 		}
 		cc.key = textproto.CanonicalMIMEHeaderKey(c.Header)
 		cc.host = request && cc.key == "Host"
+		if cc.op != opDelete && (cc.key == "Content-Length" || cc.key == "Transfer-Encoding") {
+			// A value here would contradict the body the gateway sends.
+			return nil, fmt.Errorf("%s.header: %s follows the body and cannot be set; only delete is allowed", at, cc.key)
+		}
 		if cc.op != opDelete {
 			t, err := liquidctx.Compile(c.Value, c.ValueType)
 			if err != nil {

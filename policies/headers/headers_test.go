@@ -200,6 +200,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad header name", `{"response": [{"op": "set", "header": "X Y", "value": "x"}]}`, "response[0].header"},
 		{"newline in value", `{"request": [{"op": "set", "header": "X", "value": "a\r\nInjected: 1"}]}`, "request[0].value"},
 		{"unknown field", `{"request": [{"op": "set", "header": "X", "valeu": "x"}]}`, "valeu"},
+		{"framing header", `{"response": [{"op": "set", "header": "content-length", "value": "5"}]}`, "response[0].header"},
 		{"not an object", `[]`, "(configuration)"},
 	}
 	var golden strings.Builder
