@@ -105,3 +105,23 @@ func BenchmarkCompile(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkDecideTemplate(b *testing.B) {
+	for _, tc := range []struct{ name, tpl string }{
+		{"plain", "Bearer {{ jwt.sub }}"},
+		{"liquid_filter", "Bearer {{ jwt.sub | upcase }}"},
+	} {
+		doc, err := pdl.Compile(pdl.Options{}, pdl.Source{Name: "t.json", Data: []byte(
+			`{"effect": "permit", "obligations": {"setRequestHeader": {"name": "Authorization", "value": "` + tc.tpl + `"}}}`)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		attrs := input(b, `{"jwt": {"sub": "alice"}}`)
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				doc.Decide(attrs)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package pdl
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/osteele/liquid"
@@ -15,6 +16,90 @@ type template struct {
 	tpl   *liquid.Template
 	names []string
 	slots []int
+	// pieces, when set, renders the template without Liquid: it only
+	// substitutes attribute values (plain {{ a.b }} tags, no filters or
+	// tags), which is what most obligation templates do.
+	pieces []piece
+}
+
+// piece is literal text, or an attribute value to substitute when slot >= 0.
+type piece struct {
+	text string
+	slot int
+	path []string // fields below the attribute's value
+}
+
+var plainVariable = regexp.MustCompile(`^\s*([A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)*)\s*$`)
+
+// plainPieces splits a template made only of text and {{ name.field }}
+// tags; it returns nil for anything else.
+func (c *compiler) plainPieces(src string) []piece {
+	if strings.Contains(src, "{%") {
+		return nil
+	}
+	var out []piece
+	for src != "" {
+		i := strings.Index(src, "{{")
+		if i < 0 {
+			out = append(out, piece{text: src, slot: -1})
+			break
+		}
+		if i > 0 {
+			out = append(out, piece{text: src[:i], slot: -1})
+		}
+		j := strings.Index(src[i:], "}}")
+		if j < 0 {
+			return nil
+		}
+		m := plainVariable.FindStringSubmatch(src[i+2 : i+j])
+		if m == nil {
+			return nil
+		}
+		parts := strings.Split(m[1], ".")
+		for _, p := range parts[1:] {
+			if p == "size" || p == "first" || p == "last" {
+				return nil // Liquid's own properties
+			}
+		}
+		out = append(out, piece{slot: c.slot(c.attrName(parts[0])), path: parts[1:]})
+		src = src[i+j+2:]
+	}
+	return out
+}
+
+// renderPlain renders plain pieces; ok is false when a value is not a
+// scalar, which Liquid renders in its own way.
+func renderPlain(s *state, pieces []piece) (string, bool) {
+	var b strings.Builder
+	for _, p := range pieces {
+		if p.slot < 0 {
+			b.WriteString(p.text)
+			continue
+		}
+		v := s.get(p.slot)
+		for _, f := range p.path {
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				v = nil
+				break
+			}
+			v = m[f]
+		}
+		switch x := v.(type) {
+		case nil:
+		case string:
+			b.WriteString(x)
+		case bool:
+			b.WriteString(strconv.FormatBool(x))
+		default:
+			t, ok := text(v)
+			if !ok || !isNumeric(v) {
+				return "", false
+			}
+			b.WriteString(t)
+		}
+	}
+	return b.String(), true
 }
 
 var (
@@ -50,7 +135,7 @@ func (c *compiler) params(n *node, path string) (any, bool) {
 			c.errorf(n, path, "bad template %q: %v", n.str, err)
 			return n.str, false
 		}
-		t := &template{tpl: tpl}
+		t := &template{tpl: tpl, pieces: c.plainPieces(n.str)}
 		seen := map[string]bool{}
 		for _, tag := range liquidTag.FindAllString(n.str, -1) {
 			tag = quoted.ReplaceAllString(tag, `""`)
@@ -91,6 +176,15 @@ func (c *compiler) params(n *node, path string) (any, bool) {
 func render(s *state, v any) (any, error) {
 	switch x := v.(type) {
 	case *template:
+		if x.pieces != nil {
+			out, ok := renderPlain(s, x.pieces)
+			if s.err != nil {
+				return nil, s.err
+			}
+			if ok {
+				return out, nil
+			}
+		}
 		b := make(liquid.Bindings, len(x.names))
 		for i, name := range x.names {
 			if val := s.get(x.slots[i]); val != nil {
