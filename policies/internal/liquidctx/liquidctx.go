@@ -25,6 +25,7 @@ import (
 	"github.com/osteele/liquid"
 
 	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/config"
 )
 
 // Type names how a configured value is read: as is, or as a Liquid
@@ -139,7 +140,8 @@ func (t *Template) RenderWith(c *chain.Context, extra map[string]any) (string, e
 //	                   as the client sent them
 //
 // Any other name is a value policies shared in the context (Context.Get),
-// such as jwt or credentials; service defaults to {id: <service id>}.
+// such as jwt or credentials; service is the service's id, system_name,
+// hosts and api_backend.
 func Variable(c *chain.Context, name string) (any, bool) {
 	r := c.Request
 	switch name {
@@ -182,8 +184,14 @@ func Variable(c *chain.Context, name string) (any, bool) {
 	if v, ok := c.Get(name); ok {
 		return v, true
 	}
-	if name == "service" && c.ServiceID != "" {
-		return map[string]any{"id": c.ServiceID}, true
+	if name == "service" {
+		if svc, ok := c.Service.(*config.Service); ok && svc != nil {
+			// Not the secret token: templates end up in headers and logs.
+			return map[string]any{"id": svc.ID, "system_name": svc.SystemName, "hosts": svc.Hosts, "api_backend": svc.APIBackend}, true
+		}
+		if c.ServiceID != "" {
+			return map[string]any{"id": c.ServiceID}, true
+		}
 	}
 	return nil, false
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/config"
 )
 
 func testContext() *chain.Context {
@@ -64,6 +65,15 @@ func TestRender(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestServiceVariable(t *testing.T) {
+	c := testContext()
+	c.Service = &config.Service{ID: "7", SystemName: "orders", Hosts: []string{"api.example.com"}, SecretToken: "s3cret"}
+	got, err := MustCompile("{{ service.id }} {{ service.system_name }} {{ service.hosts | first }} [{{ service.secret_token }}]", Liquid).Render(c)
+	if err != nil || got != "7 orders api.example.com []" {
+		t.Errorf("got %q, %v", got, err)
 	}
 }
 
