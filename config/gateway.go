@@ -287,11 +287,10 @@ func (d *decoder) service(n *yaml.Node, field string) *Service {
 						}
 					})
 				},
-				"error_no_match":              func(v *yaml.Node, f string) { s.NoMatch.Body, _ = d.str(v, f) },
-				"error_status_no_match":       func(v *yaml.Node, f string) { s.NoMatch.Status = d.status(v, f) },
-				"error_headers_no_match":      func(v *yaml.Node, f string) { s.NoMatch.ContentType, _ = d.str(v, f) },
-				"fail_status":                 func(v *yaml.Node, f string) { s.FailStatus = d.status(v, f) },
-				"policy_chain_failure_status": func(v *yaml.Node, f string) { s.FailStatus = d.status(v, f) },
+				"error_no_match":         func(v *yaml.Node, f string) { s.NoMatch.Body, _ = d.str(v, f) },
+				"error_status_no_match":  func(v *yaml.Node, f string) { s.NoMatch.Status = d.status(v, f) },
+				"error_headers_no_match": func(v *yaml.Node, f string) { s.NoMatch.ContentType, _ = d.str(v, f) },
+				"fail_status":            func(v *yaml.Node, f string) { s.FailStatus = d.status(v, f) },
 			})
 		},
 	})
@@ -427,7 +426,17 @@ func (d *decoder) chain(n *yaml.Node, field string) []ChainEntry {
 			return
 		}
 		e := ChainEntry{Field: f, Line: v.Line, Column: v.Column}
+		enabled := true
 		d.fields(v, f, map[string]func(*yaml.Node, string){
+			// 3scale's admin portal keeps switched-off policies in the
+			// chain with enabled: false.
+			"enabled": func(v *yaml.Node, f string) {
+				if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+					d.errorf(v, f, "must be true or false, not %s", kindName(v))
+					return
+				}
+				enabled = v.Value == "true"
+			},
 			"name":    func(v *yaml.Node, f string) { e.Name, _ = d.str(v, f) },
 			"version": func(v *yaml.Node, f string) { e.Version, _ = d.str(v, f) },
 			"configuration": func(v *yaml.Node, f string) {
@@ -451,7 +460,9 @@ func (d *decoder) chain(n *yaml.Node, field string) []ChainEntry {
 			d.errorf(v, join(f, "name"), "a policy name is required")
 			return
 		}
-		out = append(out, e)
+		if enabled {
+			out = append(out, e)
+		}
 	})
 	return out
 }

@@ -56,7 +56,7 @@ services:
   - id: a
     proxy:
       hosts: [API.Example.com, "*.example.org"]
-      policy_chain: []
+      policy_chain: [{name: cors, enabled: false}]
       fail_status: 502
       hostname_rewrite: inside
       secret_token: s
@@ -111,9 +111,10 @@ func TestGatewayProblems(t *testing.T) {
 			[]string{`proxy_rules[0].pattern: pattern "no-slash" must start with /`, `proxy_rules[1].http_method: "G T" is not an HTTP method`,
 				`proxy_rules[2].pattern: pattern "/{a" has unbalanced braces`, `proxy_rules[3].pattern: a mapping rule needs a pattern`,
 				`proxy_rules[4].delta: must be from 0`, `proxy_rules[4].last: must be true or false`}},
-		{"bad chain entries", "policy_chain: [1, {version: x}, {name: a, configuration: [1]}, {name: b, extra: 1}]",
+		{"bad chain entries", "policy_chain: [1, {version: x}, {name: a, configuration: [1]}, {name: b, extra: 1}, {name: c, enabled: 'no'}]",
 			[]string{"policy_chain[0]: must be a mapping", "policy_chain[1].name: a policy name is required",
-				"policy_chain[2].configuration: must be a mapping", "policy_chain[3].extra: unknown field"}},
+				"policy_chain[2].configuration: must be a mapping", "policy_chain[3].extra: unknown field",
+				"policy_chain[4].enabled: must be true or false"}},
 		{"bad gateway settings", "gateway: {fail_status: 99, connect_timeout: forever, max_header_bytes: 10, color: red}",
 			[]string{"gateway.fail_status: must be from 100 to 599", "gateway.connect_timeout: must be a duration",
 				"gateway.max_header_bytes: must be from 1024", "gateway.color: unknown field"}},
