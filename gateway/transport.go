@@ -56,9 +56,9 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) *http.Transport
 			}
 			return &deadlineConn{Conn: c, read: t.Read, send: t.Send}, nil
 		},
-		MaxIdleConns:          0, // no overall limit
-		MaxIdleConnsPerHost:   maxIdlePerUpstream,
-		IdleConnTimeout:       idle,
+		MaxIdleConns:        0, // no overall limit
+		MaxIdleConnsPerHost: maxIdlePerUpstream,
+		IdleConnTimeout:     idle,
 		// No ResponseHeaderTimeout: deadlineConn bounds the wait for the
 		// header from the last write of the request, without a timer per
 		// request.
