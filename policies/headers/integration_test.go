@@ -18,6 +18,7 @@ func TestThroughGateway(t *testing.T) {
 	gw := gatewaytest.Start(t, `
 services:
   - id: 1
+    system_name: orders
     proxy:
       api_backend: `+up.URL+`
       policy_chain:
@@ -28,6 +29,7 @@ services:
               - {op: push, header: X-Trace, value: gateway}
               - {op: delete, header: Authorization}
               - {op: set, header: X-Client, value: "{{ remote_addr }} {{ http_method }} {{ uri }}", value_type: liquid}
+              - {op: set, header: X-Service, value: "{{ service.id }} {{ service.system_name }}", value_type: liquid}
             response:
               - {op: set, header: X-Served-By, value: verdict}
               - {op: delete, header: X-Powered-By}
@@ -64,6 +66,9 @@ services:
 			}
 			if c := got.Header.Get("X-Client"); c != "127.0.0.1 GET /v1/items" {
 				t.Errorf("upstream X-Client %q", c)
+			}
+			if s := got.Header.Get("X-Service"); s != "1 orders" {
+				t.Errorf("upstream X-Service %q", s)
 			}
 			if got.Path != "/v1/items" || got.RawQuery != "a=1" {
 				t.Errorf("upstream got %s?%s", got.Path, got.RawQuery)
