@@ -375,3 +375,46 @@ func TestRequestStateDoesNotLeak(t *testing.T) {
 		}
 	}
 }
+
+// TestExitAcrossPolicies: ngx.exit acts on the whole chain, as in
+// APIcast: a final status skips the later request phases of every policy
+// while header_filter and log still run; ngx.OK skips the rest of the
+// current phase only.
+func TestExitAcrossPolicies(t *testing.T) {
+	tests := []struct {
+		name, exit string
+		status     int
+		want       map[string]any // context values after the request
+	}{
+		{"final status", "ngx.exit(418)", 418, map[string]any{"second_rewrite": nil, "second_access": nil, "second_header_filter": true, "second_log": true}},
+		{"ngx.OK", "ngx.exit(ngx.OK)", 200, map[string]any{"second_rewrite": nil, "second_access": true, "second_header_filter": true, "second_log": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writePolicy(t, dir, "first", "1.0", phasePolicy(map[string]string{"rewrite": tt.exit}))
+			writePolicy(t, dir, "second", "1.0", phasePolicy(map[string]string{
+				"rewrite":       "context.second_rewrite = true",
+				"access":        "context.second_access = true",
+				"header_filter": "context.second_header_filter = true",
+				"log":           "context.second_log = true",
+			}))
+			c, err := buildChain(t, []string{dir}, Options{}, entry("first", "1.0", ""), entry("second", "1.0", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := request(t, c, nil, "GET", "/", nil)
+			if ctx.Failed() != nil {
+				t.Fatal(ctx.Failed())
+			}
+			if ctx.Response.Status != tt.status {
+				t.Errorf("status %d, want %d", ctx.Response.Status, tt.status)
+			}
+			for k, w := range tt.want {
+				if v, _ := ctx.Get(k); v != w {
+					t.Errorf("%s = %v, want %v", k, v, w)
+				}
+			}
+		})
+	}
+}
