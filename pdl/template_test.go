@@ -9,7 +9,7 @@ import (
 func TestPlainTemplatesAgreeWithLiquid(t *testing.T) {
 	input := Input{
 		"name": "alice", "n": 3.0, "f": 2.5, "i": 7, "yes": true, "no": false,
-		"jwt": map[string]any{"sub": "bob", "role": "admin", "nested": map[string]any{"x": 1.0}},
+		"jwt":  map[string]any{"sub": "bob", "role": "admin", "nested": map[string]any{"x": 1.0}},
 		"list": []any{"a", "b"}, "null": nil,
 	}
 	templates := []string{
