@@ -165,3 +165,31 @@ func TestConnectIsRefused(t *testing.T) {
 		t.Errorf("CONNECT got %d, upstream saw %d requests", res.StatusCode, len(up.Requests()))
 	}
 }
+
+// TestBodyFilterPerChunk checks that a body filter sees the upstream's
+// chunks as they come, not one buffered body.
+func TestBodyFilterPerChunk(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		for _, part := range []string{"one", "two", "three"} {
+			_, _ = io.WriteString(w, part)
+			w.(http.Flusher).Flush()
+			time.Sleep(30 * time.Millisecond)
+		}
+	})
+	gw := gatewaytest.Start(t, "services:\n  - proxy:\n      api_backend: "+up.URL+
+		"\n      policy_chain: ["+st("f", "chunks: true")+", {name: apicast}]\n")
+	resetSteps()
+	res := gw.Do(t, gw.NewRequest("GET", "/", nil))
+	if res.Status != 200 || res.Body != "onetwothree" {
+		t.Fatalf("got %d %q", res.Status, res.Body)
+	}
+	var chunks []string
+	for _, s := range strings.Fields(takeSteps()) {
+		if strings.HasPrefix(s, "f.chunk(") {
+			chunks = append(chunks, s)
+		}
+	}
+	if strings.Join(chunks, " ") != "f.chunk(one) f.chunk(two) f.chunk(three)" {
+		t.Errorf("chunks %v", chunks)
+	}
+}

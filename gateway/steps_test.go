@@ -23,6 +23,7 @@ type step struct {
 	ErrorIn   string `json:"error_in"`
 	Mark      bool   `json:"mark"`
 	Upper     bool   `json:"upper"`
+	Chunks    bool   `json:"chunks"` // record every chunk as name.chunk(bytes)
 }
 
 var (
@@ -85,6 +86,11 @@ func (s *step) HeaderFilter(c *chain.Context) error {
 	return s.act(c, "header_filter")
 }
 func (s *step) BodyFilter(c *chain.Context, chunk []byte, eof bool) ([]byte, error) {
+	if s.Chunks && !eof {
+		stepsMu.Lock()
+		steps = append(steps, s.Name+".chunk("+string(chunk)+")")
+		stepsMu.Unlock()
+	}
 	if eof {
 		if err := s.act(c, "body_filter"); err != nil {
 			return nil, err
