@@ -217,6 +217,7 @@ func (c *Config) WatchPaths() []string {
 		paths = append(paths, c.PolicyPath(p))
 	}
 	paths = append(paths, c.pexipWatchPaths()...)
+	paths = append(paths, c.policyFileWatchPaths()...)
 	return paths
 }
 

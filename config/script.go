@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -143,4 +144,26 @@ func describe(v *yaml.Node) string {
 		return strconv.Quote(v.Value)
 	}
 	return kindName(v)
+}
+
+// maxWatchedPolicyFiles bounds how many custom policy files are watched.
+const maxWatchedPolicyFiles = 10000
+
+// policyFileWatchPaths lists the files of the custom policies on the load
+// path (Lua sources and manifests, at any depth), so that editing one
+// reloads the configuration.
+func (c *Config) policyFileWatchPaths() []string {
+	var out []string
+	for _, dir := range c.PolicyDirs() {
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || len(out) >= maxWatchedPolicyFiles {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && (strings.HasSuffix(p, ".lua") || d.Name() == "apicast-policy.json") {
+				out = append(out, p)
+			}
+			return nil
+		})
+	}
+	return out
 }

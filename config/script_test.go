@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -82,5 +83,34 @@ func TestPolicyLoadPathProblems(t *testing.T) {
 				t.Errorf("problem %+v, want field %s and %q", p, tt.field, tt.want)
 			}
 		})
+	}
+}
+
+func TestWatchPathsIncludePolicyFiles(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{"greeter/0.1/init.lua", "greeter/0.1/apicast-policy.json", "greeter/0.1/vendor/dep.lua", "greeter/0.1/README.md"}
+	for _, f := range files {
+		p := filepath.Join(dir, "policies", filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv(PolicyLoadPathEnv, "")
+	c, err := Parse(filepath.Join(dir, "verdict.yaml"), []byte("policy_load_path: [policies]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watched := map[string]bool{}
+	for _, p := range c.WatchPaths() {
+		watched[filepath.ToSlash(p)] = true
+	}
+	for i, f := range files {
+		want := i < 3 // the README is not a policy file
+		if got := watched[filepath.ToSlash(filepath.Join(dir, "policies", f))]; got != want {
+			t.Errorf("%s watched = %v, want %v", f, got, want)
+		}
 	}
 }
