@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"sort"
 	"strings"
 
@@ -52,7 +53,7 @@ func Parse(data []byte) (*Manifest, error) {
 		}
 		c := jsonschema.NewCompiler()
 		c.DefaultDraft(jsonschema.Draft7)
-		url := "verdict:///policies/" + m.Name + "/" + m.Version + "/configuration.json"
+		url := "verdict:///policies/" + neturl.PathEscape(m.Name) + "/" + neturl.PathEscape(m.Version) + "/configuration.json"
 		if err := c.AddResource(url, doc); err != nil {
 			return nil, fmt.Errorf("manifest %s: configuration schema: %w", m.Name, err)
 		}

@@ -65,3 +65,13 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestNamesWithSpaces(t *testing.T) {
+	m, err := Parse([]byte(`{"name": "Header Modification", "version": "1.0 beta", "configuration": {"type": "object", "properties": {"a": {"type": "string"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Validate(json.RawMessage(`{"a": 1}`)); err == nil {
+		t.Error("the schema of a manifest whose name has spaces does not validate")
+	}
+}
