@@ -166,15 +166,20 @@ func (g *Gateway) Prepare(cfg *config.Config, docs []config.Document) (install f
 		old := g.state.Swap(st)
 		if old != nil {
 			old.retired.Store(true)
-			go g.closeWhenIdle(old)
+			go func() {
+				if err := g.closeWhenIdle(old, 0); err != nil {
+					g.logger.Warn("closing the policies of the replaced configuration", "error", err.Error())
+				}
+			}()
 		}
 	}, nil
 }
 
 // closeWhenIdle closes a replaced configuration's policies once no request
-// uses it any more.
-func (g *Gateway) closeWhenIdle(st *state) {
-	for st.inflight.Load() > 0 {
+// uses it any more, or once maxWait has passed when it is not zero.
+func (g *Gateway) closeWhenIdle(st *state, maxWait time.Duration) error {
+	start := time.Now()
+	for st.inflight.Load() > 0 && (maxWait == 0 || time.Since(start) < maxWait) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	var errs []error
@@ -188,9 +193,7 @@ func (g *Gateway) closeWhenIdle(st *state) {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		g.logger.Warn("closing the policies of the replaced configuration", "error", err.Error())
-	}
+	return errors.Join(errs...)
 }
 
 func ownChains(svcs []*service) []*chain.Chain {
@@ -331,4 +334,24 @@ func requestHost(h string) string {
 		}
 	}
 	return h
+}
+
+// closeWait bounds how long Close waits for requests in flight.
+const closeWait = 5 * time.Second
+
+// Close ends the gateway's use of its configuration once requests in
+// flight have finished (or after five seconds): the policies of the
+// installed chains are closed and the idle upstream connections dropped. Call it after the listener
+// has shut down; the gateway answers 404 afterwards.
+func (g *Gateway) Close() error {
+	empty, err := chain.Build(nil, chain.Env{Logger: g.logger})
+	if err != nil {
+		return fmt.Errorf("gateway: empty chain: %w", err)
+	}
+	old := g.state.Swap(&state{exact: map[string]*service{}, global: empty,
+		settings: config.Gateway{}.WithDefaults(), unknown: g.metrics.forService("")})
+	old.retired.Store(true)
+	err = g.closeWhenIdle(old, closeWait)
+	g.transports.closeIdle()
+	return err
 }

@@ -154,3 +154,19 @@ func TestReplacedChainsAreClosedWhenIdle(t *testing.T) {
 		t.Fatal("the replaced chain was not closed")
 	}
 }
+
+func TestCloseClosesTheInstalledChains(t *testing.T) {
+	gw := gatewaytest.Start(t, "services:\n  - proxy:\n      policy_chain: [{name: test_closer}, {name: echo}]\n")
+	c := lastCloser
+	if err := gw.Gateway.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.closed:
+	default:
+		t.Fatal("Close did not close the chain's policies")
+	}
+	if res := gw.Do(t, gw.NewRequest("GET", "/", nil)); res.Status != 404 {
+		t.Errorf("after Close: %d", res.Status)
+	}
+}

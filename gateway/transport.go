@@ -72,6 +72,15 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) *http.Transport
 	return tr
 }
 
+// closeIdle closes the idle connections of every transport.
+func (ts *transports) closeIdle() {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	for _, tr := range ts.m {
+		tr.CloseIdleConnections()
+	}
+}
+
 // deadlineConn gives every read and write on an upstream connection its
 // own deadline, as nginx's proxy_read_timeout and proxy_send_timeout do:
 // the time allowed between two successive operations, not for the whole

@@ -149,3 +149,15 @@ func (s *Server) servePolicies(w http.ResponseWriter, r *http.Request) {
 	}
 	reply.JSON(w, http.StatusOK, map[string]any{"policies": out})
 }
+
+// closeGateway closes the gateway's policies and upstream connections at
+// shutdown; a failure is logged, as the process is ending anyway.
+func (s *Server) closeGateway() {
+	d := s.gatewayDoor()
+	if d == nil || d.gw == nil {
+		return
+	}
+	if err := d.gw.Close(); err != nil {
+		s.logger.Warn("closing the gateway's policies", "error", err.Error())
+	}
+}

@@ -324,6 +324,7 @@ loop:
 			runErr = fmt.Errorf("shutdown: %w", err)
 		}
 	}
+	s.closeGateway()
 	return runErr
 }
 
