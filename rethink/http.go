@@ -125,6 +125,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["Content-Length"] = []string{strconv.Itoa(len(out))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
+	// The answer is appended after the body in the same buffer; when it
+	// outgrew the buffer, pool the bigger array instead.
+	if cap(out) > buf.Cap() {
+		buf = bytes.NewBuffer(out[:0])
+	}
 }
 
 // encodeError marks a failure to encode an answer, a server-side problem.

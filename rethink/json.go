@@ -81,7 +81,11 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 	case c == '[':
 		return d.array(depth)
 	case c == '"':
-		return d.string()
+		s, err := d.string()
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case c == '-' || c >= '0' && c <= '9':
 		return d.number()
 	case c == 't':
@@ -143,7 +147,7 @@ func (d *jsonDecoder) object(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[k.(string)] = v
+		m[k] = v
 		d.space()
 		if d.pos >= len(d.data) {
 			return nil, errEnd
@@ -248,7 +252,7 @@ func (d *jsonDecoder) number() (any, error) {
 
 // string decodes a JSON string at d.pos. Invalid UTF-8 and lone
 // surrogates become U+FFFD, as encoding/json does.
-func (d *jsonDecoder) string() (any, error) {
+func (d *jsonDecoder) string() (string, error) {
 	d.pos++ // "
 	start := d.pos
 	// The common case: no escapes, plain UTF-8.
@@ -266,7 +270,7 @@ func (d *jsonDecoder) string() (any, error) {
 	p := start
 	for {
 		if p >= len(d.data) {
-			return nil, errEnd
+			return "", errEnd
 		}
 		c := d.data[p]
 		switch {
@@ -275,10 +279,10 @@ func (d *jsonDecoder) string() (any, error) {
 			return string(out), nil
 		case c < 0x20:
 			d.pos = p
-			return nil, d.errorf("control character %q in a string", c)
+			return "", d.errorf("control character %q in a string", c)
 		case c == '\\':
 			if p+1 >= len(d.data) {
-				return nil, errEnd
+				return "", errEnd
 			}
 			p++
 			switch e := d.data[p]; e {
@@ -297,7 +301,7 @@ func (d *jsonDecoder) string() (any, error) {
 			case 'u':
 				r, n, err := d.hex4(p + 1)
 				if err != nil {
-					return nil, err
+					return "", err
 				}
 				p = n - 1
 				if utf16.IsSurrogate(r) {
@@ -315,7 +319,7 @@ func (d *jsonDecoder) string() (any, error) {
 				out = utf8.AppendRune(out, r)
 			default:
 				d.pos = p
-				return nil, d.errorf("invalid escape '\\%c' in a string", e)
+				return "", d.errorf("invalid escape '\\%c' in a string", e)
 			}
 			p++
 		case c < utf8.RuneSelf:
