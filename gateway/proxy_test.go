@@ -193,3 +193,10 @@ func TestBodyFilterPerChunk(t *testing.T) {
 		t.Errorf("chunks %v", chunks)
 	}
 }
+
+func TestUnusableUpstreamFailsClosed(t *testing.T) {
+	gw := gatewaytest.Start(t, "services:\n  - proxy:\n      policy_chain: [{name: test_bad_upstream}]\n")
+	if res := gw.Do(t, gw.NewRequest("GET", "/", nil)); res.Status != 503 {
+		t.Errorf("status %d", res.Status)
+	}
+}

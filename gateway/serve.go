@@ -49,7 +49,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ch.Content(ctx)
 	abort := false
 	if ctx.Proxying() {
-		ch.Balance(ctx)
+		if u := ctx.Upstream; u == nil || u.URL == nil || u.URL.Host == "" || (u.URL.Scheme != "http" && u.URL.Scheme != "https") {
+			// A content policy chose no usable upstream: a policy bug,
+			// so the request fails closed like any other.
+			logger.Error("a content policy chose no usable upstream; failing the request closed",
+				"service", ctx.ServiceID, "policy", ctx.Producer())
+			ctx.Response.Header = make(http.Header)
+			ctx.Exit(ch.FailStatus(), "")
+		} else {
+			ch.Balance(ctx)
+		}
 	}
 	sm.chainRequest.Observe(time.Since(t0).Seconds())
 	reuse := true

@@ -113,3 +113,16 @@ func init() {
 			return lastCloser, nil
 		}})
 }
+
+func init() {
+	chain.Register(chain.Factory{Name: "test_bad_upstream", Version: chain.BuiltinVersion,
+		New: func(json.RawMessage, chain.Env) (chain.Policy, error) { return badUpstream{}, nil }})
+}
+
+// badUpstream is a content policy that proxies to nowhere.
+type badUpstream struct{}
+
+func (badUpstream) Content(c *chain.Context) (bool, error) {
+	c.ProxyTo(&chain.Upstream{})
+	return true, nil
+}
