@@ -85,6 +85,9 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if w, ok := words[s]; ok {
+			return w.v, nil
+		}
 		return s, nil
 	case c == '-' || c >= '0' && c <= '9':
 		return d.number()
@@ -337,98 +340,34 @@ func (d *jsonDecoder) string() (string, error) {
 	}
 }
 
-// intern returns the string of b, without allocating for the field names
-// and values that most messages carry.
+// words are the field names and values that most messages carry, kept
+// as strings and as interface values so that decoding them allocates
+// nothing.
+var words = func() map[string]word {
+	m := make(map[string]word)
+	for _, w := range [...]string{
+		"id", "type", "from", "to", "body", "value", "message", "direction",
+		"attributes", "ingress", "egress", "create", "read", "update", "delete",
+		"subscribe", "unsubscribe", "response", "forward", "execute", "auth",
+		"code", "identity", "userProfile", "username", "idp", "assertion",
+		"resource", "resources", "source", "version", "attribute", "status",
+		"number", "allocated", "expires", "descriptor", "user", "url", "runtime",
+		"dataSchemes", "subscriber", "schema", "policy",
+	} {
+		m[w] = word{w, w}
+	}
+	return m
+}()
+
+type word struct {
+	s string
+	v any
+}
+
+// intern returns the string of b, without allocating for a known word.
 func intern(b []byte) string {
-	switch string(b) {
-	case "id":
-		return "id"
-	case "type":
-		return "type"
-	case "from":
-		return "from"
-	case "to":
-		return "to"
-	case "body":
-		return "body"
-	case "value":
-		return "value"
-	case "message":
-		return "message"
-	case "direction":
-		return "direction"
-	case "attributes":
-		return "attributes"
-	case "ingress":
-		return "ingress"
-	case "egress":
-		return "egress"
-	case "create":
-		return "create"
-	case "read":
-		return "read"
-	case "update":
-		return "update"
-	case "delete":
-		return "delete"
-	case "subscribe":
-		return "subscribe"
-	case "unsubscribe":
-		return "unsubscribe"
-	case "response":
-		return "response"
-	case "forward":
-		return "forward"
-	case "execute":
-		return "execute"
-	case "auth":
-		return "auth"
-	case "code":
-		return "code"
-	case "identity":
-		return "identity"
-	case "userProfile":
-		return "userProfile"
-	case "username":
-		return "username"
-	case "idp":
-		return "idp"
-	case "assertion":
-		return "assertion"
-	case "resource":
-		return "resource"
-	case "resources":
-		return "resources"
-	case "source":
-		return "source"
-	case "version":
-		return "version"
-	case "attribute":
-		return "attribute"
-	case "status":
-		return "status"
-	case "number":
-		return "number"
-	case "allocated":
-		return "allocated"
-	case "expires":
-		return "expires"
-	case "descriptor":
-		return "descriptor"
-	case "user":
-		return "user"
-	case "url":
-		return "url"
-	case "runtime":
-		return "runtime"
-	case "dataSchemes":
-		return "dataSchemes"
-	case "subscriber":
-		return "subscriber"
-	case "schema":
-		return "schema"
-	case "policy":
-		return "policy"
+	if w, ok := words[string(b)]; ok {
+		return w.s
 	}
 	return string(b)
 }
