@@ -374,6 +374,46 @@ func (c *Chain) HeaderFilter(ctx *Context) {
 // the gateway can stream bodies untouched otherwise.
 func (c *Chain) HasBodyFilters() bool { return len(c.body) > 0 }
 
+// Has reports whether any policy of the chain acts in phase p, so that a
+// caller can skip the bookkeeping of empty phases.
+func (c *Chain) Has(p Phase) bool {
+	switch p {
+	case PhaseRewrite:
+		return len(c.rewrite) > 0
+	case PhaseAccess:
+		return len(c.access) > 0
+	case PhaseContent:
+		return len(c.content) > 0
+	case PhaseBalancer:
+		return len(c.balancer) > 0
+	case PhaseHeaderFilter:
+		return len(c.headers) > 0
+	case PhaseBodyFilter:
+		return len(c.body) > 0
+	case PhasePostAction:
+		return len(c.post) > 0
+	case PhaseLog:
+		return len(c.log) > 0
+	case PhaseSSLCertificate:
+		return len(c.ssl) > 0
+	case PhaseMetrics:
+		return len(c.metrics) > 0
+	}
+	for _, m := range c.members {
+		switch p {
+		case PhaseInit:
+			if _, ok := m.policy.(Initializer); ok {
+				return true
+			}
+		case PhaseInitWorker:
+			if _, ok := m.policy.(WorkerInitializer); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // BodyFilter passes one chunk of the response body through every body
 // filter in order.
 func (c *Chain) BodyFilter(ctx *Context, chunk []byte, eof bool) ([]byte, error) {

@@ -195,3 +195,21 @@ func TestNewContextCopiesTheRequest(t *testing.T) {
 		t.Error("the copy lost the request's context")
 	}
 }
+
+func TestHas(t *testing.T) {
+	ch, err := Build([]Entry{entry("a", "pass")}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[Phase]bool{PhaseRewrite: true, PhaseAccess: true, PhaseContent: true, PhaseHeaderFilter: true,
+		PhasePostAction: true, PhaseLog: true}
+	for _, p := range Phases() {
+		if got := ch.Has(p); got != want[p] {
+			t.Errorf("Has(%s) = %v, want %v", p, got, want[p])
+		}
+	}
+	empty, _ := Build(nil, Env{})
+	if empty.Has(PhaseRewrite) {
+		t.Error("an empty chain has a rewrite phase")
+	}
+}
