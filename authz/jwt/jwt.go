@@ -1,19 +1,22 @@
 // Package jwt verifies compact JSON Web Tokens (JWS, RFC 7515/7519) signed
-// with HS256, RS256 or ES256, and returns their claims. It checks the
-// signature, the algorithm the key was configured for, and the exp, nbf,
-// iss and aud claims; what the claims mean is left to the policies that
-// read them.
+// with HS256, RS256, ES256 or EdDSA (Ed25519), and returns their claims. It
+// checks the signature, the algorithm the key was configured for, and the
+// exp, nbf, iss and aud claims; what the claims mean is left to the
+// policies that read them. Keys come from a secret, a PEM public key, or a
+// JSON Web Key Set (RFC 7517) read once or fetched from a URL and
+// refreshed.
 //
 // It is written on the standard library rather than a JWT module: a
-// verifier needs three algorithms, a fixed key and no token creation, so a
-// few dozen lines keep the dependency list short and let the hot path
-// decode the claims with one pass and no reflection beyond encoding/json.
+// verifier needs four algorithms and no token creation, so a few hundred
+// lines keep the dependency list short and let the hot path decode the
+// claims with one pass and no reflection beyond encoding/json.
 package jwt
 
 import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -34,6 +37,7 @@ const (
 	HS256 = "HS256"
 	RS256 = "RS256"
 	ES256 = "ES256"
+	EdDSA = "EdDSA"
 )
 
 // Errors returned by Verify. They are wrapped with detail.
@@ -45,6 +49,8 @@ var (
 	ErrNotYet    = errors.New("token not valid yet")
 	ErrIssuer    = errors.New("wrong issuer")
 	ErrAudience  = errors.New("wrong audience")
+	ErrNoKey     = errors.New("no key for the token")
+	ErrKeys      = errors.New("signing keys unavailable")
 )
 
 // Verifier checks tokens against one key. It is immutable and safe for
@@ -54,6 +60,8 @@ type Verifier struct {
 	secret   []byte
 	rsaKey   *rsa.PublicKey
 	ecKey    *ecdsa.PublicKey
+	edKey    ed25519.PublicKey
+	keys     KeySource // when set, keys come from a key set instead
 	issuer   string
 	audience string
 	leeway   time.Duration
@@ -127,8 +135,8 @@ func NewHS256(secret []byte, opts ...Option) (*Verifier, error) {
 	return v.apply(opts), nil
 }
 
-// NewPublicKey returns a Verifier of RS256 or ES256 tokens, chosen by the
-// PEM-encoded public key (PKIX "PUBLIC KEY", or "RSA PUBLIC KEY").
+// NewPublicKey returns a Verifier of RS256, ES256 or EdDSA tokens, chosen
+// by the PEM-encoded public key (PKIX "PUBLIC KEY", or "RSA PUBLIC KEY").
 func NewPublicKey(pemData []byte, opts ...Option) (*Verifier, error) {
 	block, _ := pem.Decode(pemData)
 	if block == nil {
@@ -148,21 +156,46 @@ func NewPublicKey(pemData []byte, opts ...Option) (*Verifier, error) {
 		return nil, fmt.Errorf("parse public key: %w", err)
 	}
 	v := &Verifier{}
+	if err := v.setKey(key); err != nil {
+		return nil, err
+	}
+	return v.apply(opts), nil
+}
+
+// NewKeySet returns a Verifier of RS256, ES256 and EdDSA tokens whose keys
+// come from src: a token names its key with its kid header, and one
+// without a kid is tried against every key of its algorithm.
+func NewKeySet(src KeySource, opts ...Option) (*Verifier, error) {
+	if src == nil {
+		return nil, errors.New("no key source")
+	}
+	v := &Verifier{keys: src}
+	return v.apply(opts), nil
+}
+
+// setKey makes v verify with the public key k, choosing the algorithm by
+// the key's type.
+func (v *Verifier) setKey(key any) error {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < 2048 {
-			return nil, fmt.Errorf("RSA key of %d bits is too small: use at least 2048", k.N.BitLen())
+			return fmt.Errorf("RSA key of %d bits is too small: use at least 2048", k.N.BitLen())
 		}
 		v.alg, v.rsaKey = RS256, k
 	case *ecdsa.PublicKey:
 		if k.Curve.Params().Name != "P-256" {
-			return nil, fmt.Errorf("EC key on %s: ES256 needs P-256", k.Curve.Params().Name)
+			return fmt.Errorf("EC key on %s: ES256 needs P-256", k.Curve.Params().Name)
 		}
 		v.alg, v.ecKey = ES256, k
+	case ed25519.PublicKey:
+		if len(k) != ed25519.PublicKeySize {
+			return fmt.Errorf("Ed25519 key of %d bytes, want %d", len(k), ed25519.PublicKeySize)
+		}
+		v.alg, v.edKey = EdDSA, k
 	default:
-		return nil, fmt.Errorf("unsupported public key type %T: use RSA or EC P-256", key)
+		return fmt.Errorf("unsupported public key type %T: use RSA, EC P-256 or Ed25519", key)
 	}
-	return v.apply(opts), nil
+	return nil
 }
 
 func (v *Verifier) apply(opts []Option) *Verifier {
@@ -173,12 +206,14 @@ func (v *Verifier) apply(opts []Option) *Verifier {
 	return v
 }
 
-// Algorithm returns the algorithm the Verifier accepts.
+// Algorithm returns the algorithm the Verifier accepts; empty when its
+// keys come from a key set, where each key has its own.
 func (v *Verifier) Algorithm() string { return v.alg }
 
 // header is the part of the JOSE header the verifier reads.
 type header struct {
 	Alg  string   `json:"alg"`
+	Kid  string   `json:"kid"`
 	Crit []string `json:"crit"`
 }
 
@@ -216,7 +251,7 @@ func (v *Verifier) verify(token string) (map[string]any, error) {
 	if err := json.Unmarshal(hdrJSON, &h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
-	if h.Alg != v.alg {
+	if v.keys == nil && h.Alg != v.alg {
 		return nil, fmt.Errorf("%w %q: the key is for %s", ErrAlgorithm, h.Alg, v.alg)
 	}
 	if len(h.Crit) > 0 {
@@ -226,7 +261,13 @@ func (v *Verifier) verify(token string) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
 	}
-	if err := v.check(token[:len(h64)+1+len(c64)], sig); err != nil {
+	signed := token[:len(h64)+1+len(c64)]
+	if v.keys != nil {
+		err = v.checkKeySet(h, signed, sig)
+	} else {
+		err = v.check(signed, sig)
+	}
+	if err != nil {
 		return nil, err
 	}
 	claimsJSON, err := base64.RawURLEncoding.DecodeString(c64)
@@ -264,6 +305,10 @@ func (v *Verifier) check(signed string, sig []byte) error {
 		sum := sha256.Sum256([]byte(signed))
 		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		if !ecdsa.Verify(v.ecKey, sum[:], r, s) {
+			return ErrSignature
+		}
+	case EdDSA:
+		if !ed25519.Verify(v.edKey, []byte(signed), sig) {
 			return ErrSignature
 		}
 	}
