@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,7 +17,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	failures *prometheus.CounterVec
 	upstream *prometheus.HistogramVec
-	chain    *prometheus.HistogramVec
+	phases   *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,14 +35,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from sending a request upstream to receiving the response header, by service.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"service"}),
-		chain: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "verdict_gateway_chain_duration_seconds",
-			Help: "Time spent in chain policies, by service and part: request (rewrite to balancer) and log (post_action and log).",
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "verdict_gateway_phase_duration_seconds",
+			Help: "Time spent in the chain's policies per request phase (body_filter summed over a response's chunks), by service and phase; phases without policies are not observed.",
 			Buckets: []float64{.000005, .00001, .000025, .00005, .0001, .00025, .0005, .001,
 				.0025, .005, .01, .05},
-		}, []string{"service", "part"}),
+		}, []string{"service", "phase"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.failures, m.upstream, m.chain} {
+	for _, c := range []prometheus.Collector{m.requests, m.failures, m.upstream, m.phases} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway metrics: %w", err)
 		}
@@ -61,21 +62,26 @@ var statusText = func() (t [600]string) {
 // serviceMetrics are one service's metrics, looked up once when the
 // configuration is built so that a request costs no label hashing.
 type serviceMetrics struct {
-	m                            *metrics
-	service                      string
-	chainRequest, chainLog, wait prometheus.Observer
-	statuses                     [600]atomic.Pointer[counter]
+	m        *metrics
+	service  string
+	wait     prometheus.Observer
+	phase    [chain.PhaseMetrics]prometheus.Observer
+	statuses [600]atomic.Pointer[counter]
 }
 
 type counter struct{ prometheus.Counter }
 
 func (m *metrics) forService(service string) *serviceMetrics {
-	return &serviceMetrics{
-		m: m, service: service,
-		chainRequest: m.chain.WithLabelValues(service, "request"),
-		chainLog:     m.chain.WithLabelValues(service, "log"),
-		wait:         m.upstream.WithLabelValues(service),
+	sm := &serviceMetrics{m: m, service: service, wait: m.upstream.WithLabelValues(service)}
+	for p := chain.PhaseRewrite; p < chain.PhaseMetrics; p++ {
+		sm.phase[p] = m.phases.WithLabelValues(service, p.String())
 	}
+	return sm
+}
+
+// observe records the time of one request phase since start.
+func (sm *serviceMetrics) observe(p chain.Phase, start time.Time) {
+	sm.phase[p].Observe(time.Since(start).Seconds())
 }
 
 func (sm *serviceMetrics) request(status int) {

@@ -215,3 +215,33 @@ func TestGlobalChainRunsForUnknownHosts(t *testing.T) {
 		t.Errorf("steps %q, want %q", got, want)
 	}
 }
+
+func TestPhaseTimesAreMeasured(t *testing.T) {
+	gw := gatewaytest.Start(t, "services:\n  - id: m\n    proxy:\n      policy_chain: ["+st("a", "")+", {name: echo}]\n")
+	gw.Do(t, gw.NewRequest("GET", "/", nil))
+	mfs, err := gw.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "verdict_gateway_phase_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "phase" {
+					got[l.GetValue()] = m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	for _, p := range []string{"rewrite", "access", "content", "header_filter", "body_filter", "post_action", "log"} {
+		if got[p] != 1 {
+			t.Errorf("%s observed %d times, want 1", p, got[p])
+		}
+	}
+	if got["balancer"] != 0 {
+		t.Errorf("balancer observed %d times without a proxied request", got["balancer"])
+	}
+}

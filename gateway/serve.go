@@ -43,10 +43,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx.Exit(http.StatusMethodNotAllowed, "CONNECT is not supported by the gateway\n")
 	}
 
-	t0 := time.Now()
-	ch.Rewrite(ctx)
-	ch.Access(ctx)
-	ch.Content(ctx)
+	if ch.Has(chain.PhaseRewrite) {
+		t := time.Now()
+		ch.Rewrite(ctx)
+		sm.observe(chain.PhaseRewrite, t)
+	}
+	if ch.Has(chain.PhaseAccess) {
+		t := time.Now()
+		ch.Access(ctx)
+		sm.observe(chain.PhaseAccess, t)
+	}
+	if ch.Has(chain.PhaseContent) {
+		t := time.Now()
+		ch.Content(ctx)
+		sm.observe(chain.PhaseContent, t)
+	}
 	abort := false
 	if ctx.Proxying() {
 		if u := ctx.Upstream; u == nil || u.URL == nil || u.URL.Host == "" || (u.URL.Scheme != "http" && u.URL.Scheme != "https") {
@@ -56,21 +67,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"service", ctx.ServiceID, "policy", ctx.Producer())
 			ctx.Response.Header = make(http.Header)
 			ctx.Exit(ch.FailStatus(), "")
-		} else {
+		} else if ch.Has(chain.PhaseBalancer) {
+			t := time.Now()
 			ch.Balance(ctx)
+			sm.observe(chain.PhaseBalancer, t)
 		}
 	}
-	sm.chainRequest.Observe(time.Since(t0).Seconds())
 	reuse := true
 	if ctx.Proxying() {
 		abort, reuse = g.proxy(w, ctx, ch, st, sm)
 	} else {
-		g.writeLocal(w, ctx, ch)
+		g.writeLocal(w, ctx, ch, sm)
 	}
-	t1 := time.Now()
-	ch.PostAction(ctx)
-	ch.Log(ctx)
-	sm.chainLog.Observe(time.Since(t1).Seconds())
+	if ch.Has(chain.PhasePostAction) {
+		t := time.Now()
+		ch.PostAction(ctx)
+		sm.observe(chain.PhasePostAction, t)
+	}
+	if ch.Has(chain.PhaseLog) {
+		t := time.Now()
+		ch.Log(ctx)
+		sm.observe(chain.PhaseLog, t)
+	}
 	sm.request(ctx.Response.Status)
 	if reuse {
 		ctx.Release()
@@ -84,14 +102,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // writeLocal sends a response produced by a policy (or by no policy: 200
 // with an empty body) through the header and body filters.
-func (g *Gateway) writeLocal(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain) {
+func (g *Gateway) writeLocal(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain, sm *serviceMetrics) {
 	if ctx.Response.Status == 0 {
 		ctx.Response.Status = http.StatusOK
 	}
-	ch.HeaderFilter(ctx)
+	if ch.Has(chain.PhaseHeaderFilter) {
+		t := time.Now()
+		ch.HeaderFilter(ctx)
+		sm.observe(chain.PhaseHeaderFilter, t)
+	}
 	body := ctx.Response.Body
 	if ch.HasBodyFilters() {
+		t := time.Now()
 		out, err := ch.BodyFilter(ctx, body, true)
+		sm.observe(chain.PhaseBodyFilter, t)
 		if err == nil {
 			body = out
 		} else {
@@ -183,7 +207,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 		}
 		ctx.Response = chain.Response{Status: status, Header: make(http.Header), Body: []byte(msg + "\n")}
 		ctx.Response.Header.Set("Content-Type", "text/plain; charset=utf-8")
-		g.writeLocal(w, ctx, ch)
+		g.writeLocal(w, ctx, ch, sm)
 		return false, false
 	}
 	defer resp.Body.Close()
@@ -192,9 +216,13 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	ctx.Response.Status = resp.StatusCode
 	ctx.Response.Header = resp.Header
 	ctx.Response.Body = nil
-	ch.HeaderFilter(ctx)
+	if ch.Has(chain.PhaseHeaderFilter) {
+		t := time.Now()
+		ch.HeaderFilter(ctx)
+		sm.observe(chain.PhaseHeaderFilter, t)
+	}
 	if ctx.Failed() != nil {
-		g.writeLocal(w, ctx, ch)
+		g.writeLocal(w, ctx, ch, sm)
 		return false, true
 	}
 	filters := ch.HasBodyFilters()
@@ -213,12 +241,16 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	var filtering time.Duration // time in the body filters, over every chunk
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
 			if filters {
-				if chunk, err = ch.BodyFilter(ctx, chunk, false); err != nil {
+				t := time.Now()
+				chunk, err = ch.BodyFilter(ctx, chunk, false)
+				filtering += time.Since(t)
+				if err != nil {
 					return true, false
 				}
 			}
@@ -240,7 +272,10 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 		}
 	}
 	if filters {
+		t := time.Now()
 		last, err := ch.BodyFilter(ctx, nil, true)
+		filtering += time.Since(t)
+		sm.phase[chain.PhaseBodyFilter].Observe(filtering.Seconds())
 		if err != nil {
 			return true, false
 		}

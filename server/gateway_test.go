@@ -99,7 +99,8 @@ func TestGatewayListener(t *testing.T) {
 
 	// The gateway's metrics are on the admin listener.
 	_, metrics, _ := get(t, "http://"+s.AdminAddr()+"/metrics", "")
-	for _, want := range []string{`verdict_gateway_requests_total{service="1",status="202"}`, `verdict_gateway_upstream_duration_seconds_count{service="1"}`} {
+	for _, want := range []string{`verdict_gateway_requests_total{service="1",status="202"}`, `verdict_gateway_upstream_duration_seconds_count{service="1"}`,
+		`verdict_gateway_phase_duration_seconds_count{phase="content",service="1"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
