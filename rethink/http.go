@@ -313,14 +313,16 @@ func (in *installed) decide(r *http.Request, body, out []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if out, err = in.answer(r, &req, out); err != nil {
+	if out, err = in.answer(r, &req, out, body); err != nil {
 		return nil, err
 	}
 	return append(out, '\n'), nil
 }
 
-// answer decides a parsed request and appends its answer to out.
-func (in *installed) answer(r *http.Request, req *request, out []byte) ([]byte, error) {
+// answer decides a parsed request and appends its answer to out. body,
+// when not nil, is the request the message was decoded from: a forwarded
+// message that no obligation changed is copied from it.
+func (in *installed) answer(r *http.Request, req *request, out, body []byte) ([]byte, error) {
 	var res Result
 	start := time.Now()
 	if req.explain {
@@ -329,7 +331,14 @@ func (in *installed) answer(r *http.Request, req *request, out []byte) ([]byte, 
 		res = in.e.DecideWith(r.Context(), req.message, req.direction, req.attributes)
 	}
 	in.metrics.observe(req.direction, &res, time.Since(start))
-	out, err := appendAnswer(out, NewAnswer(res))
+	a := NewAnswer(res)
+	var raw *rawMessage
+	if body != nil && res.Forward && len(res.Decision.Obligations) == 0 {
+		if rm := locate(body); rm.ok {
+			raw = &rm
+		}
+	}
+	out, err := appendAnswer(out, a, raw)
 	if err != nil {
 		return nil, &encodeError{err}
 	}
@@ -382,15 +391,16 @@ func (in *installed) decideBatch(r *http.Request, body, out []byte) ([]byte, err
 			out = append(out, "}}"...)
 			continue
 		}
-		if out, err = in.answer(r, &req, out); err != nil {
+		if out, err = in.answer(r, &req, out, nil); err != nil {
 			return nil, err
 		}
 	}
 	return append(out, ']', '\n'), nil
 }
 
-// appendAnswer appends the JSON form of a.
-func appendAnswer(b []byte, a Answer) ([]byte, error) {
+// appendAnswer appends the JSON form of a. With raw, the forwarded
+// message is copied from the request, body.auth written in.
+func appendAnswer(b []byte, a Answer, raw *rawMessage) ([]byte, error) {
 	b = append(b, `{"decision":`...)
 	b = appendString(b, a.Decision)
 	b = append(b, `,"obligations":`...)
@@ -409,7 +419,9 @@ func appendAnswer(b []byte, a Answer) ([]byte, error) {
 	} else {
 		b = append(b, `,"forward":false,"message":`...)
 	}
-	if b, err = appendMessage(b, a.Message); err != nil {
+	if raw != nil {
+		b = raw.appendWithAuth(b, a.Decision == "permit")
+	} else if b, err = appendMessage(b, a.Message); err != nil {
 		return b, err
 	}
 	b = append(b, `,"reply":`...)
