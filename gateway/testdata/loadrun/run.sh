@@ -18,7 +18,7 @@ go build -o "$tmp/benchupstream" ./gateway/internal/benchupstream
 
 GOMAXPROCS=1 taskset -c 0 "$tmp/benchupstream" -addr 127.0.0.1:9190 & pids+=($!)
 GOMAXPROCS=1 taskset -c 0 "$tmp/benchupstream" -addr 127.0.0.1:9191 -reverse-proxy http://127.0.0.1:9190 & pids+=($!)
-GOMAXPROCS=1 taskset -c 0 "$tmp/verdict" serve --config gateway/testdata/loadrun/gateway.yaml --log-level warn & pids+=($!)
+GOMAXPROCS=1 GOGC=${GATEWAY_GOGC:-100} taskset -c 0 "$tmp/verdict" serve --config gateway/testdata/loadrun/gateway.yaml --log-level warn & pids+=($!)
 for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:8190/v2/x && break; sleep 0.1; done
 
 direct=http://127.0.0.1:9190/api/items
