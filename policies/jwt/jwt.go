@@ -234,3 +234,52 @@ func reason(err error) string {
 		return "the token is malformed"
 	}
 }
+
+// Claim finds a claim in the claims a jwt policy shared (a map[string]any): by its
+// whole name first, then by the dotted path parts into nested objects.
+func Claim(claims any, name string, path []string) (any, bool) {
+	m, ok := claims.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	if v, ok := m[name]; ok {
+		return v, v != nil
+	}
+	if len(path) < 2 {
+		return nil, false
+	}
+	var cur any = m
+	for _, part := range path {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, cur != nil
+}
+
+// ClaimString renders a claim as a string: strings as they are, whole
+// numbers without a fraction, other values as JSON.
+func ClaimString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprintf("%d", int64(x))
+		}
+	case bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/manifest"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
+	"github.com/verdict-policy/verdict/policies/jwt"
 )
 
 // Name is the policy's name in a chain entry.
@@ -340,12 +341,12 @@ func (o *operation) left(c *chain.Context) (string, bool, error) {
 	case fromQueryArg:
 		return queryArg(c.Request.URL.RawQuery, o.name)
 	case fromJWTClaim:
-		claims, _ := c.Get("jwt")
-		v, ok := Claim(claims, o.name, o.claim)
+		claims, _ := c.Get(jwt.ContextKey)
+		v, ok := jwt.Claim(claims, o.name, o.claim)
 		if !ok {
 			return "", false, nil
 		}
-		return ClaimString(v), true, nil
+		return jwt.ClaimString(v), true, nil
 	}
 	s, err := o.liquid.Render(c)
 	if err != nil {
@@ -379,53 +380,4 @@ func queryArg(raw, name string) (string, bool, error) {
 		return dv, true, nil
 	}
 	return "", false, nil
-}
-
-// Claim finds a claim in the claims a jwt policy shared (a map): by its
-// whole name first, then by the dotted path parts into nested objects.
-func Claim(claims any, name string, path []string) (any, bool) {
-	m, ok := claims.(map[string]any)
-	if !ok {
-		return nil, false
-	}
-	if v, ok := m[name]; ok {
-		return v, v != nil
-	}
-	if len(path) < 2 {
-		return nil, false
-	}
-	var cur any = m
-	for _, part := range path {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = obj[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, cur != nil
-}
-
-// ClaimString renders a claim as a string: strings as they are, whole
-// numbers without a fraction, other values as JSON.
-func ClaimString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		if x == float64(int64(x)) {
-			return fmt.Sprintf("%d", int64(x))
-		}
-	case bool:
-		if x {
-			return "true"
-		}
-		return "false"
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }
