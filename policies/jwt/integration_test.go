@@ -1,0 +1,93 @@
+package jwt_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/verdict-policy/verdict/gateway/gatewaytest"
+	_ "github.com/verdict-policy/verdict/policies/headers"
+)
+
+// TestThroughGateway runs the policy in a real gateway in front of a real
+// upstream, with its keys served by a real JWKS endpoint: the claims reach
+// a Liquid header, refusals never reach the upstream, and the key set is
+// fetched once for many requests.
+func TestThroughGateway(t *testing.T) {
+	k := genKeys()
+	var fetches atomic.Int32
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		_, _ = w.Write(jwks(t, map[string]any{"k-rsa": k.rsa, "k-ed": k.ed, "k-ec": k.ec}))
+	}))
+	defer keys.Close()
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, `
+services:
+  - id: 1
+    proxy:
+      api_backend: `+up.URL+`
+      policy_chain:
+        - name: jwt
+          configuration: {jwks_url: "`+keys.URL+`", issuer: "https://idp.test", audience: orders, leeway: 5}
+        - name: headers
+          configuration:
+            request:
+              - {op: set, header: X-User, value: "{{ jwt.sub }}", value_type: liquid}
+              - {op: delete, header: Authorization}
+        - name: apicast
+`)
+	now := time.Now().Unix()
+	good := map[string]any{"sub": "alice", "iss": "https://idp.test", "aud": []string{"orders", "billing"}, "exp": now + 60}
+	tests := []struct {
+		name   string
+		token  string
+		status int
+		reason string
+	}{
+		{"RS256", sign(t, k.rsa, map[string]any{"alg": "RS256", "kid": "k-rsa"}, good), 200, ""},
+		{"ES256", sign(t, k.ec, map[string]any{"alg": "ES256", "kid": "k-ec"}, good), 200, ""},
+		{"EdDSA", sign(t, k.ed, map[string]any{"alg": "EdDSA", "kid": "k-ed"}, good), 200, ""},
+		{"expired", sign(t, k.ed, map[string]any{"alg": "EdDSA", "kid": "k-ed"}, map[string]any{"sub": "a", "iss": "https://idp.test", "aud": "orders", "exp": now - 60}), 401, "expired"},
+		{"not yet valid", sign(t, k.ed, map[string]any{"alg": "EdDSA", "kid": "k-ed"}, map[string]any{"sub": "a", "iss": "https://idp.test", "aud": "orders", "nbf": now + 60}), 401, "not valid yet"},
+		{"wrong audience", sign(t, k.ed, map[string]any{"alg": "EdDSA", "kid": "k-ed"}, map[string]any{"sub": "a", "iss": "https://idp.test", "aud": "other"}), 401, "audience"},
+		{"wrong key", sign(t, k.edOther, map[string]any{"alg": "EdDSA", "kid": "k-ed"}, good), 401, "signature"},
+		{"alg none", sign(t, nil, map[string]any{"alg": "none"}, good), 401, "algorithm"},
+		{"no token", "", 401, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(up.Requests())
+			r := gw.NewRequest("GET", "/orders?x=1", nil)
+			if tt.token != "" {
+				r.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			res := gw.Do(t, r)
+			if res.Status != tt.status {
+				t.Fatalf("got %d %q, want %d", res.Status, res.Body, tt.status)
+			}
+			reached := len(up.Requests()) > before
+			if reached != (tt.status == 200) {
+				t.Fatalf("upstream reached: %v", reached)
+			}
+			if tt.status == 200 {
+				got := up.Last(t)
+				if got.Header.Get("X-User") != "alice" || got.Header.Get("Authorization") != "" {
+					t.Fatalf("upstream headers %v", got.Header)
+				}
+				return
+			}
+			challenge := res.Header.Get("WWW-Authenticate")
+			if !strings.HasPrefix(challenge, "Bearer ") || !strings.Contains(challenge, tt.reason) {
+				t.Fatalf("WWW-Authenticate %q, want a Bearer challenge with %q", challenge, tt.reason)
+			}
+		})
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("the key set was fetched %d times, want once", n)
+	}
+}
