@@ -60,7 +60,12 @@ type Condition struct {
 
 // Compile prepares s. Errors name the offending field relative to the
 // condition, for example operations[1].op.
-func Compile(s Spec) (*Condition, error) {
+func Compile(s Spec) (*Condition, error) { return CompileNamed(s, "left", "right") }
+
+// CompileNamed is Compile for a configuration whose operations call the
+// left and right values by other names (APIcast's logging policy says
+// match and value); errors use those names.
+func CompileNamed(s Spec, left, right string) (*Condition, error) {
 	c := &Condition{}
 	switch s.CombineOp {
 	case "", "and":
@@ -70,7 +75,7 @@ func Compile(s Spec) (*Condition, error) {
 		return nil, fmt.Errorf("combine_op: %q is neither and nor or", s.CombineOp)
 	}
 	for i, o := range s.Operations {
-		op, err := compileOperation(o)
+		op, err := compileOperation(o, left, right)
 		if err != nil {
 			return nil, fmt.Errorf("operations[%d].%w", i, err)
 		}
@@ -79,7 +84,7 @@ func Compile(s Spec) (*Condition, error) {
 	return c, nil
 }
 
-func compileOperation(o Operation) (operation, error) {
+func compileOperation(o Operation, left, right string) (operation, error) {
 	var op operation
 	var err error
 	switch o.Op {
@@ -93,14 +98,14 @@ func compileOperation(o Operation) (operation, error) {
 		return op, fmt.Errorf("op: unknown operator %q (want ==, != or matches)", o.Op)
 	}
 	if op.left, err = liquidctx.Compile(o.Left, o.LeftType); err != nil {
-		return op, fmt.Errorf("left: %w", err)
+		return op, fmt.Errorf("%s: %w", left, err)
 	}
 	if op.right, err = liquidctx.Compile(o.Right, o.RightType); err != nil {
-		return op, fmt.Errorf("right: %w", err)
+		return op, fmt.Errorf("%s: %w", right, err)
 	}
 	if op.op == opMatches && op.right.IsPlain() {
 		if op.re, err = regexp.Compile(o.Right); err != nil {
-			return op, fmt.Errorf("right: invalid regular expression %q: %w", o.Right, err)
+			return op, fmt.Errorf("%s: invalid regular expression %q: %w", right, o.Right, err)
 		}
 	}
 	return op, nil
