@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +16,13 @@ import (
 // a configuration change.
 type transports struct {
 	mu sync.RWMutex
-	m  map[transportKey]*http.Transport
+	m  map[transportKey]roundTripper
+}
+
+// roundTripper is http.Transport or the gateway's own connPool.
+type roundTripper interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+	CloseIdleConnections()
 }
 
 type transportKey struct {
@@ -23,13 +30,18 @@ type transportKey struct {
 	timeouts     chain.Timeouts
 }
 
-func newTransports() *transports { return &transports{m: map[transportKey]*http.Transport{}} }
+func newTransports() *transports { return &transports{m: map[transportKey]roundTripper{}} }
 
 // maxIdlePerUpstream is how many idle connections to one upstream are kept
 // for reuse: enough for a busy gateway to keep every connection alive.
 const maxIdlePerUpstream = 1024
 
-func (ts *transports) get(scheme, host string, t chain.Timeouts) *http.Transport {
+// idleReuse bounds how long the gateway's own client keeps a connection
+// idle: under the five seconds after which Node.js and Apache close theirs,
+// so that a request never goes out on a connection the upstream dropped.
+const idleReuse = 4 * time.Second
+
+func (ts *transports) get(scheme, host string, t chain.Timeouts) roundTripper {
 	k := transportKey{scheme, host, t}
 	ts.mu.RLock()
 	tr := ts.m[k]
@@ -43,6 +55,26 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) *http.Transport
 		return tr
 	}
 	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	if scheme == "http" {
+		addr := host
+		if _, _, err := net.SplitHostPort(host); err != nil {
+			addr = net.JoinHostPort(strings.Trim(host, "[]"), "80")
+		}
+		tr = &connPool{
+			addr: addr,
+			dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dialer.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &deadlineConn{Conn: c, read: t.Read, send: t.Send}, nil
+			},
+			maxIdle: maxIdlePerUpstream,
+			idleFor: idleReuse,
+		}
+		ts.m[k] = tr
+		return tr
+	}
 	idle := 90 * time.Second
 	if t.Read > 0 && t.Read < idle {
 		idle = t.Read

@@ -1,0 +1,188 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// connPool is the gateway's own HTTP/1.1 client for one plain-http
+// upstream: a LIFO pool of kept-alive connections, each with its buffered
+// reader and writer. A request is written and its response read on the
+// handler's goroutine, which spares the two goroutine hand-offs, the
+// per-request context and the timers of http.Transport; TLS upstreams use
+// http.Transport.
+type connPool struct {
+	addr    string // host:port to dial
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	maxIdle int
+	idleFor time.Duration // idle connections older than this are dropped
+
+	mu   sync.Mutex
+	idle []*pconn
+}
+
+type pconn struct {
+	conn  net.Conn
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	since time.Time // when it went idle
+}
+
+const connBufferSize = 16 << 10
+
+func (p *connPool) get(ctx context.Context) (pc *pconn, reused bool, err error) {
+	now := time.Now()
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		pc = p.idle[len(p.idle)-1]
+		p.idle[len(p.idle)-1] = nil
+		p.idle = p.idle[:len(p.idle)-1]
+		if now.Sub(pc.since) < p.idleFor {
+			p.mu.Unlock()
+			return pc, true, nil
+		}
+		pc.conn.Close()
+	}
+	p.mu.Unlock()
+	c, err := p.dial(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &pconn{conn: c, br: bufio.NewReaderSize(c, connBufferSize), bw: bufio.NewWriterSize(c, connBufferSize)}, false, nil
+}
+
+func (p *connPool) put(pc *pconn) {
+	pc.since = time.Now()
+	p.mu.Lock()
+	if len(p.idle) < p.maxIdle {
+		p.idle = append(p.idle, pc)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	pc.conn.Close()
+}
+
+// closeIdle closes every idle connection.
+func (p *connPool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, pc := range idle {
+		pc.conn.Close()
+	}
+}
+
+// CloseIdleConnections closes every idle connection, as http.Transport's does.
+func (p *connPool) CloseIdleConnections() { p.closeIdle() }
+
+// RoundTrip sends req on a pooled connection and reads the response
+// header; the response body reads from the connection, which goes back to
+// the pool when the body has been read to its end. A request without a
+// body that fails on a reused connection (the upstream closed it while it
+// sat idle) is tried once more on a new one.
+func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		pc, reused, err := p.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// The client going away interrupts the exchange, as with
+		// http.Transport.
+		stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(time.Unix(1, 0)) })
+		resp, err := p.exchange(pc, req)
+		if err != nil {
+			stop()
+			pc.conn.Close()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if reused && attempt == 0 && req.Body == nil && retryable(err) {
+				continue
+			}
+			return nil, err
+		}
+		resp.Body = &pooledBody{rc: resp.Body, pc: pc, pool: p, stop: stop,
+			keep: !resp.Close && !req.Close}
+		return resp, nil
+	}
+}
+
+func (p *connPool) exchange(pc *pconn, req *http.Request) (*http.Response, error) {
+	if err := req.Write(pc.bw); err != nil {
+		return nil, err
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := http.ReadResponse(pc.br, req)
+		if err != nil {
+			return nil, err
+		}
+		// Interim answers (100 Continue, 103 Early Hints) are skipped.
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		return resp, nil
+	}
+}
+
+// retryable reports whether err looks like a kept-alive connection the
+// upstream had closed.
+func retryable(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// pooledBody is a response body that hands its connection back to the
+// pool once read to the end, and closes it otherwise.
+type pooledBody struct {
+	rc   io.ReadCloser
+	pc   *pconn
+	pool *connPool
+	stop func() bool
+	keep bool
+	done bool
+}
+
+func (b *pooledBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+func (b *pooledBody) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+// finish releases the connection: back to the pool after a whole body on
+// a connection both sides keep alive, closed otherwise.
+func (b *pooledBody) finish(whole bool) {
+	b.done = true
+	interrupted := !b.stop()
+	if whole && b.keep && !interrupted {
+		b.pool.put(b.pc)
+		return
+	}
+	b.pc.conn.Close()
+}
