@@ -19,3 +19,17 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseJWKS feeds arbitrary documents to the key set parser: it must
+// return a set with keys or an error, never panic.
+func FuzzParseJWKS(f *testing.F) {
+	f.Add(`{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
+	f.Add(`{"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}`)
+	f.Add(`{"keys": [{"kty": "EC", "crv": "P-256", "x": "", "y": ""}]}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		ks, err := ParseJWKS([]byte(doc))
+		if err == nil && ks.Len() == 0 {
+			t.Fatal("a set without keys parsed")
+		}
+	})
+}
