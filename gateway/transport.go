@@ -11,9 +11,10 @@ import (
 	"github.com/verdict-policy/verdict/chain"
 )
 
-// transports keeps one tuned http.Transport per upstream and set of
-// timeouts, shared across reloads so that kept-alive connections survive
-// a configuration change.
+// transports keeps one client per upstream and set of timeouts (the
+// gateway's own connPool for http, a tuned http.Transport for https),
+// shared across reloads so that kept-alive connections survive a
+// configuration change.
 type transports struct {
 	mu sync.RWMutex
 	m  map[transportKey]roundTripper
