@@ -262,7 +262,6 @@ func (p *Policy) Access(c *chain.Context) error {
 			}
 			c.Request.URL.Path, c.Request.URL.RawPath = path, ""
 		}
-		c.SetPrivate(p, r.upstream)
 		c.Set(UpstreamKey, r.upstream)
 		return nil
 	}
@@ -270,10 +269,12 @@ func (p *Policy) Access(c *chain.Context) error {
 }
 
 // Content proxies to the chosen upstream; without one it leaves the
-// content phase to the next policy.
+// content phase to the next policy. As in APIcast, the upstream is read
+// from the shared route_upstream.
 func (p *Policy) Content(c *chain.Context) (bool, error) {
-	u, ok := c.Private(p).(*chain.Upstream)
-	if !ok {
+	v, _ := c.Get(UpstreamKey)
+	u, ok := v.(*chain.Upstream)
+	if !ok || u == nil {
 		return false, nil
 	}
 	c.ProxyTo(u)
