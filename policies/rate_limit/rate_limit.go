@@ -401,6 +401,11 @@ func (p *Policy) Access(c *chain.Context) error {
 			}
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				// The client went away while the store was asked: not a
+				// store failure, and nobody is left to answer.
+				return nil
+			}
 			if p.storeError(c, l, err) {
 				return nil
 			}
