@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -269,8 +270,9 @@ func ClaimString(v any) string {
 		return x
 	case float64:
 		if x == float64(int64(x)) {
-			return fmt.Sprintf("%d", int64(x))
+			return strconv.FormatInt(int64(x), 10)
 		}
+		return strconv.FormatFloat(x, 'g', -1, 64)
 	case bool:
 		if x {
 			return "true"

@@ -18,7 +18,7 @@ go build -o "$tmp/benchupstream" ./gateway/internal/benchupstream
 GOMAXPROCS=1 taskset -c 0 "$tmp/benchupstream" -addr 127.0.0.1:9192 & pids+=($!)
 GOMAXPROCS=1 taskset -c 0 "$tmp/verdict" serve --config policies/jwt/testdata/loadrun/gateway.yaml --log-level warn & pids+=($!)
 url=http://127.0.0.1:8191/api/items
-for _ in $(seq 50); do curl -sf -o /dev/null -H "Host: plain.test" "$url" && break; sleep 0.1; done
+for _ in $(seq 300); do curl -s -o /dev/null -H "Host: plain.test" "$url" && break; sleep 0.1; done
 
 # An HS256 token for the jwt service, valid for a day.
 token=$(python3 - <<'PY'
