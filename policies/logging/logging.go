@@ -87,7 +87,7 @@ type Operation struct {
 
 type jsonValue struct {
 	key   string
-	value *liquidctx.Template
+	value *condition.Value
 }
 
 // Policy writes the access log. It is safe for concurrent use.
@@ -126,7 +126,7 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
-	var templates []*liquidctx.Template
+	var templates []interface{ Mentions(string) bool }
 	if cfg.CustomLogging != "" {
 		t, err := liquidctx.Compile(cfg.CustomLogging, liquidctx.Liquid)
 		if err != nil {
@@ -142,7 +142,7 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 		if v.Key == "" {
 			return nil, fmt.Errorf("json_object_config[%d].key: empty", i)
 		}
-		t, err := liquidctx.Compile(v.Value, v.ValueType)
+		t, err := condition.CompileValue(v.Value, v.ValueType)
 		if err != nil {
 			return nil, fmt.Errorf("json_object_config[%d].value: %w", i, err)
 		}
@@ -214,7 +214,7 @@ func (p *Policy) Log(c *chain.Context) error {
 	case p.isJSON:
 		attrs := make([]slog.Attr, len(p.json))
 		for i, v := range p.json {
-			s, err := v.value.RenderWith(c, extra)
+			s, err := v.value.Render(c, extra)
 			if err != nil {
 				return fmt.Errorf("json_object_config[%d].value: %w", i, err)
 			}

@@ -25,7 +25,6 @@ import (
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/manifest"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
-	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 	"github.com/verdict-policy/verdict/store"
 )
 
@@ -145,7 +144,7 @@ type limiter struct {
 	// prefix is put before a rendered key; key is the whole key when the
 	// name is plain.
 	prefix, key string
-	name        *liquidctx.Template
+	name        *condition.Value
 	cond        *condition.Condition
 
 	conn, connBurst int64
@@ -319,7 +318,7 @@ func compileLimiter(k kind, field string, key Key, cond *condition.Spec, service
 	if key.Name == "" {
 		return lim, fmt.Errorf("%s.key.name: empty", field)
 	}
-	t, err := liquidctx.Compile(key.Name, key.NameType)
+	t, err := condition.CompileValue(key.Name, key.NameType)
 	if err != nil {
 		return lim, fmt.Errorf("%s.key.name: %w", field, err)
 	}
@@ -365,7 +364,7 @@ func (p *Policy) Access(c *chain.Context) error {
 		}
 		key := l.key
 		if l.name != nil {
-			name, err := l.name.Render(c)
+			name, err := l.name.Render(c, nil)
 			if err == nil && name == "" {
 				err = errors.New("the key rendered empty")
 			}

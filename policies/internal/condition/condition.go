@@ -11,7 +11,6 @@ import (
 	"regexp"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 )
 
 // Spec is a condition as configured.
@@ -46,7 +45,7 @@ const (
 )
 
 type operation struct {
-	left, right *liquidctx.Template
+	left, right *Value
 	op          opKind
 	re          *regexp.Regexp // matches with a plain right value
 }
@@ -97,10 +96,10 @@ func compileOperation(o Operation, left, right string) (operation, error) {
 	default:
 		return op, fmt.Errorf("op: unknown operator %q (want ==, != or matches)", o.Op)
 	}
-	if op.left, err = liquidctx.Compile(o.Left, o.LeftType); err != nil {
+	if op.left, err = CompileValue(o.Left, o.LeftType); err != nil {
 		return op, fmt.Errorf("%s: %w", left, err)
 	}
-	if op.right, err = liquidctx.Compile(o.Right, o.RightType); err != nil {
+	if op.right, err = CompileValue(o.Right, o.RightType); err != nil {
 		return op, fmt.Errorf("%s: %w", right, err)
 	}
 	if op.op == opMatches && op.right.IsPlain() {
@@ -157,11 +156,11 @@ func (cd *Condition) HoldsWith(c *chain.Context, extra map[string]any) (bool, er
 }
 
 func (o *operation) eval(c *chain.Context, extra map[string]any) (bool, error) {
-	left, err := o.left.RenderWith(c, extra)
+	left, err := o.left.Render(c, extra)
 	if err != nil {
 		return false, err
 	}
-	right, err := o.right.RenderWith(c, extra)
+	right, err := o.right.Render(c, extra)
 	if err != nil {
 		return false, err
 	}
