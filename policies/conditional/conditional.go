@@ -159,7 +159,7 @@ func (p *Policy) active(c *chain.Context) (bool, error) {
 func (p *Policy) Rewrite(c *chain.Context) error {
 	ok, err := p.active(c)
 	if ok {
-		p.nested.Rewrite(c)
+		return failure(c, p.nested.Rewrite)
 	}
 	return err
 }
@@ -168,7 +168,7 @@ func (p *Policy) Rewrite(c *chain.Context) error {
 func (p *Policy) Access(c *chain.Context) error {
 	ok, err := p.active(c)
 	if ok {
-		p.nested.Access(c)
+		return failure(c, p.nested.Access)
 	}
 	return err
 }
@@ -180,15 +180,27 @@ func (p *Policy) Content(c *chain.Context) (bool, error) {
 	if !ok {
 		return false, err
 	}
-	p.nested.Content(c)
-	return c.Produced(), nil
+	err = failure(c, p.nested.Content)
+	return c.Produced(), err
+}
+
+// failure runs a nested phase and returns the failure of a nested policy
+// in it, so that the chain the conditional policy is in fails the
+// request with its own fail status and counts the failure.
+func failure(c *chain.Context, phase func(*chain.Context)) error {
+	before := c.Failed()
+	phase(c)
+	if after := c.Failed(); before == nil && after != nil {
+		return after
+	}
+	return nil
 }
 
 // Balance runs the nested balancer phase.
 func (p *Policy) Balance(c *chain.Context) error {
 	ok, err := p.active(c)
 	if ok {
-		p.nested.Balance(c)
+		return failure(c, p.nested.Balance)
 	}
 	return err
 }
@@ -197,7 +209,7 @@ func (p *Policy) Balance(c *chain.Context) error {
 func (p *Policy) HeaderFilter(c *chain.Context) error {
 	ok, err := p.active(c)
 	if ok {
-		p.nested.HeaderFilter(c)
+		return failure(c, p.nested.HeaderFilter)
 	}
 	return err
 }

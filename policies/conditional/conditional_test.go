@@ -2,6 +2,7 @@ package conditional_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,9 +25,16 @@ func (exporter) Export() map[string]any { return map[string]any{"secret": "from-
 func init() {
 	chain.Register(chain.Factory{Name: "test_exporter", Version: chain.BuiltinVersion,
 		New: func(json.RawMessage, chain.Env) (chain.Policy, error) { return exporter{}, nil }})
+	chain.Register(chain.Factory{Name: "test_failer", Version: chain.BuiltinVersion,
+		New: func(json.RawMessage, chain.Env) (chain.Policy, error) { return failer{}, nil }})
 	chain.Register(chain.Factory{Name: "test_export_reader", Version: chain.BuiltinVersion,
 		New: func(json.RawMessage, chain.Env) (chain.Policy, error) { return reader{}, nil }})
 }
+
+// failer is a test policy that fails in access.
+type failer struct{}
+
+func (failer) Access(*chain.Context) error { return errors.New("broken") }
 
 // reader is a test policy that copies the export "secret" into the
 // response header X-Secret, if the request has it.
@@ -175,5 +183,24 @@ func TestLoadErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("config %s: error %v, want one mentioning %q", tt.config, err, tt.want)
 		}
+	}
+}
+
+// TestNestedFailureUsesTheChainsFailStatus fails a nested policy: the
+// request fails closed with the status of the chain the conditional
+// policy is in.
+func TestNestedFailureUsesTheChainsFailStatus(t *testing.T) {
+	ch := policytest.Build(t, conditionalEntry(when, `[{"name": "test_failer"}]`))
+	ch.SetFailStatus(500)
+	var failed []string
+	ch.OnFailure = func(policy string, phase chain.Phase, err error) { failed = append(failed, policy+" "+phase.String()) }
+	r := httptest.NewRequest("GET", "http://api.example.com/p", nil)
+	r.Header.Set("X-Run", "yes")
+	res := policytest.Run(ch, r, "192.0.2.1", nil, 0)
+	if res.Proxied || res.Status != 500 || res.Context.Failed() == nil || !strings.Contains(res.Context.Failed().Error(), "broken") {
+		t.Fatalf("got %d, proxied %v, failure %v", res.Status, res.Proxied, res.Context.Failed())
+	}
+	if len(failed) != 1 || failed[0] != "conditional access" {
+		t.Errorf("failures counted %v", failed)
 	}
 }
