@@ -203,7 +203,7 @@ const maxJWKSSize = 1 << 20
 type RemoteKeys struct {
 	url    string
 	client *http.Client
-	// Refresh is how old the keys may get before they are fetched again.
+	// refresh is how old the keys may get before they are fetched again.
 	refresh time.Duration
 	// minInterval is the least time between two fetches.
 	minInterval time.Duration
