@@ -3,6 +3,7 @@ package conditional_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -178,12 +179,16 @@ func TestLoadErrors(t *testing.T) {
 		{`{"condition": {"operations": [{"left": "a", "op": "matches", "right": "("}]}}`, `condition.operations[0].right: invalid regular expression`},
 		{`{"condition": {"operations": [{"left": "{{ a | nope }}", "left_type": "liquid", "op": "==", "right": ""}]}}`, `condition.operations[0].left`},
 	}
+	var golden strings.Builder
 	for _, tt := range tests {
 		_, err := chain.Build([]chain.Entry{policytest.Entry(conditional.Name, tt.config)}, chain.Env{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("config %s: error %v, want one mentioning %q", tt.config, err, tt.want)
+			continue
 		}
+		fmt.Fprintf(&golden, "%s\n\t%v\n", tt.config, err)
 	}
+	policytest.Golden(t, "load_errors.golden", golden.String())
 }
 
 // TestNestedFailureUsesTheChainsFailStatus fails a nested policy: the

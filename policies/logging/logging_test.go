@@ -3,6 +3,7 @@ package logging_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -118,10 +119,14 @@ func TestLoadErrors(t *testing.T) {
 		{`{"condition": {"operations": [{"match": "a", "op": "<", "value": "b"}]}}`, "op"},
 		{`{"enable_access_logs": "yes"}`, "enable_access_logs"},
 	}
+	var golden strings.Builder
 	for _, tt := range tests {
 		_, err := chain.Build([]chain.Entry{policytest.Entry(logging.Name, tt.config)}, chain.Env{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("config %s: error %v, want one mentioning %q", tt.config, err, tt.want)
+			continue
 		}
+		fmt.Fprintf(&golden, "%s\n\t%v\n", tt.config, err)
 	}
+	policytest.Golden(t, "load_errors.golden", golden.String())
 }

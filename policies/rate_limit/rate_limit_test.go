@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -224,12 +225,16 @@ func TestLoadErrors(t *testing.T) {
 		{`{"redis_url": "mysql://x"}`, "redis_url"},
 		{`{"unknown": 1}`, "unknown"},
 	}
+	var golden strings.Builder
 	for _, tt := range tests {
 		_, err := chain.Build([]chain.Entry{policytest.Entry(ratelimit.Name, tt.config)}, chain.Env{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("config %s: error %v, want one mentioning %q", tt.config, err, tt.want)
+			continue
 		}
+		fmt.Fprintf(&golden, "%s\n\t%v\n", tt.config, err)
 	}
+	policytest.Golden(t, "load_errors.golden", golden.String())
 }
 
 func TestDelayEndsWithTheClient(t *testing.T) {
