@@ -3,6 +3,8 @@ package jwt_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -89,5 +91,47 @@ services:
 	}
 	if n := fetches.Load(); n != 1 {
 		t.Errorf("the key set was fetched %d times, want once", n)
+	}
+}
+
+// TestReloadWithBadKeys reloads the gateway with a key file that does not
+// parse: the reload fails naming the policy, and the running chain keeps
+// verifying with its keys.
+func TestReloadWithBadKeys(t *testing.T) {
+	k := genKeys()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(good, jwks(t, map[string]any{"k1": k.ed}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(`{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "short"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	up := gatewaytest.StartUpstream(t, nil)
+	cfg := func(file string) string {
+		return `
+services:
+  - id: 1
+    proxy:
+      api_backend: ` + up.URL + `
+      policy_chain:
+        - {name: jwt, configuration: {jwks_file: "` + file + `"}}
+        - name: apicast
+`
+	}
+	gw := gatewaytest.Start(t, cfg(good))
+	token := sign(t, k.ed, map[string]any{"alg": "EdDSA", "kid": "k1"}, map[string]any{"sub": "a"})
+	err := gw.Reload(cfg(bad))
+	if err == nil || !strings.Contains(err.Error(), "jwks_file") || !strings.Contains(err.Error(), "policy_chain[0]") {
+		t.Fatalf("reload error %v, want one naming the policy and jwks_file", err)
+	}
+	r := gw.NewRequest("GET", "/x", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	if res := gw.Do(t, r); res.Status != 200 {
+		t.Fatalf("after the failed reload: %d %q", res.Status, res.Body)
+	}
+	if res := gw.Do(t, gw.NewRequest("GET", "/x", nil)); res.Status != 401 {
+		t.Fatalf("without a token after the failed reload: %d", res.Status)
 	}
 }
