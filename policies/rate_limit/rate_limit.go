@@ -144,8 +144,12 @@ type limiter struct {
 	// prefix is put before a rendered key; key is the whole key when the
 	// name is plain.
 	prefix, key string
-	name        *condition.Value
-	cond        *condition.Condition
+	// perService is set for a service-scoped key in the global chain: the
+	// service is the request's, known only when it comes.
+	perService bool
+	name       *condition.Value
+	plain      string // the name, when plain
+	cond       *condition.Condition
 
 	conn, connBurst int64
 	delay           time.Duration
@@ -303,13 +307,18 @@ func compileHandling(h ErrorHandling, status int) (handling, error) {
 
 // compileLimiter prepares a limiter's key and condition. A key scoped to
 // the service is "<service>_<kind>_<name>", a global one "<kind>_<name>",
-// as in APIcast; fixed windows need no window prefix, as the store aligns
+// as in APIcast; in the global chain (service empty) the service is the
+// request's; fixed windows need no window prefix, as the store aligns
 // them to the epoch itself.
 func compileLimiter(k kind, field string, key Key, cond *condition.Spec, service string) (limiter, error) {
 	lim := limiter{kind: k, field: field}
 	switch key.Scope {
 	case "", "service":
 		lim.prefix = service + "_" + kindNames[k] + "_"
+		if service == "" {
+			lim.perService = true
+			lim.prefix = "_" + kindNames[k] + "_"
+		}
 	case "global":
 		lim.prefix = kindNames[k] + "_"
 	default:
@@ -324,6 +333,7 @@ func compileLimiter(k kind, field string, key Key, cond *condition.Spec, service
 	}
 	if t.IsPlain() {
 		lim.key = lim.prefix + key.Name
+		lim.plain = key.Name
 	} else {
 		lim.name = t
 	}
@@ -363,6 +373,9 @@ func (p *Policy) Access(c *chain.Context) error {
 			}
 		}
 		key := l.key
+		if l.perService && l.name == nil {
+			key = c.ServiceID + l.prefix + l.plain
+		}
 		if l.name != nil {
 			name, err := l.name.Render(c, nil)
 			if err == nil && name == "" {
@@ -375,6 +388,9 @@ func (p *Policy) Access(c *chain.Context) error {
 				continue
 			}
 			key = l.prefix + name
+			if l.perService {
+				key = c.ServiceID + key
+			}
 		}
 		var (
 			d        time.Duration

@@ -251,3 +251,23 @@ func TestDelayEndsWithTheClient(t *testing.T) {
 		t.Fatalf("status %d after %v", res.Status, time.Since(start))
 	}
 }
+
+// TestServiceScopeInTheGlobalChain counts a service-scoped key of the
+// global chain per service of the request.
+func TestServiceScopeInTheGlobalChain(t *testing.T) {
+	for _, name := range []string{`"name": "k"`, `"name": "{{ host }}", "name_type": "liquid"`} {
+		ch := build(t, `{"fixed_window_limiters": [{"key": {`+name+`}, "count": 1, "window": 3600}]}`, "", nil)
+		status := func(service string) int {
+			c := chain.NewContext(httptest.NewRequest("GET", "http://api.example.com/", nil), "192.0.2.1", nil, nil)
+			c.ServiceID = service
+			ch.Access(c)
+			if c.Exited() {
+				return c.Response.Status
+			}
+			return 200
+		}
+		if got := []int{status("1"), status("2"), status("1"), status("2")}; got[0] != 200 || got[1] != 200 || got[2] != 429 || got[3] != 429 {
+			t.Errorf("%s: statuses %v, want one pass per service", name, got)
+		}
+	}
+}
