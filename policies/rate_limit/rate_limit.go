@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/manifest"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
@@ -167,8 +169,13 @@ type handling struct {
 type Policy struct {
 	limiters []limiter
 	conns    bool // some limiter is a connection limiter
-	store    store.Store
-	own      bool // the policy opened store and closes it
+	// shared is the gateway's store; open makes the policy's own, once,
+	// kept in own (or the failure in openErr).
+	shared   store.Store
+	open     func() (store.Store, error)
+	openOnce sync.Once
+	own      store.Store
+	openErr  error
 	exceeded handling
 	config   handling
 	deny     bool // on_store_error: deny
@@ -190,7 +197,8 @@ var (
 // New builds the policy from its JSON configuration. The store is, in
 // order: a Redis server of its own when the configuration sets redis_url,
 // env.Extra["store"] when it holds a store.Store, else a memory store of
-// its own (whose counts a reload starts afresh).
+// its own (whose counts a reload starts afresh). A store of its own is
+// opened by the first request that needs it and closed by Close.
 func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 	var cfg Config
 	if err := json.Unmarshal(raw, &cfg); err != nil {
@@ -273,18 +281,35 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 	}
 	switch s, ok := env.Extra[StoreKey].(store.Store); {
 	case cfg.RedisURL != "":
-		r, err := store.NewRedis(context.Background(), store.RedisOptions{URL: cfg.RedisURL})
-		if err != nil {
-			// The store's message names the URL's problem, not its text.
+		// Checked now, opened when the first request needs it: a chain
+		// that fails to build or never serves holds no connections.
+		if _, err := goredis.ParseURL(cfg.RedisURL); err != nil {
 			return nil, fmt.Errorf("redis_url: %w", err)
 		}
-		p.store, p.own = r, true
+		url := cfg.RedisURL
+		p.open = func() (store.Store, error) {
+			return store.NewRedis(context.Background(), store.RedisOptions{URL: url})
+		}
 	case ok && s != nil:
-		p.store = s
+		p.shared = s
 	default:
-		p.store, p.own = store.NewMemory(store.MemoryOptions{}), true
+		p.open = func() (store.Store, error) { return store.NewMemory(store.MemoryOptions{}), nil }
 	}
 	return p, nil
+}
+
+// store returns the store to count in, opening the policy's own the
+// first time.
+func (p *Policy) store() (store.Store, error) {
+	if p.shared != nil {
+		return p.shared, nil
+	}
+	p.openOnce.Do(func() { p.own, p.openErr = p.open() })
+	if p.own == nil && p.openErr == nil {
+		// Close ran first and used up the once.
+		return nil, errClosed
+	}
+	return p.own, p.openErr
 }
 
 func compileHandling(h ErrorHandling, status int) (handling, error) {
@@ -348,6 +373,9 @@ func compileLimiter(k kind, field string, key Key, cond *condition.Spec, service
 // leases are the connection slots a request holds, given back in log.
 type leases []store.Lease
 
+// errClosed is what a closed policy's store calls get.
+var errClosed = errors.New("the policy is closed")
+
 // errConfig marks a limiter whose key could not be made.
 var errConfig = errors.New("configuration error")
 
@@ -356,7 +384,15 @@ var errConfig = errors.New("configuration error")
 // at the first that refuses it. Requests within a burst wait their delay
 // here.
 func (p *Policy) Access(c *chain.Context) error {
+	if len(p.limiters) == 0 {
+		return nil
+	}
 	ctx := c.Request.Context()
+	st, err := p.store()
+	if err != nil {
+		p.storeError(c, &p.limiters[0], fmt.Errorf("%w: %w", store.ErrUnavailable, err))
+		return nil
+	}
 	var delay time.Duration
 	for i := range p.limiters {
 		l := &p.limiters[i]
@@ -399,10 +435,10 @@ func (p *Policy) Access(c *chain.Context) error {
 		)
 		switch l.kind {
 		case kindConn:
-			d, rejected, err = p.acquire(ctx, c, l, key)
+			d, rejected, err = p.acquire(ctx, st, c, l, key)
 		case kindBucket:
 			var r store.BucketResult
-			if r, err = p.store.Bucket(ctx, key, l.rate, l.burst); err == nil {
+			if r, err = st.Bucket(ctx, key, l.rate, l.burst); err == nil {
 				if r.Allowed {
 					d = r.Delay
 				} else {
@@ -411,7 +447,7 @@ func (p *Policy) Access(c *chain.Context) error {
 			}
 		case kindWindow:
 			var r store.WindowResult
-			if r, err = p.store.Window(ctx, key, l.count, l.window); err == nil && !r.Allowed {
+			if r, err = st.Window(ctx, key, l.count, l.window); err == nil && !r.Allowed {
 				rejected = &rejection{limit: l.count, reset: r.Reset}
 			}
 		}
@@ -452,8 +488,8 @@ func (p *Policy) Access(c *chain.Context) error {
 // acquire takes a connection slot for the request. Up to conn requests
 // pass at once; the next burst ones wait delay for each full conn ahead
 // of them, as APIcast's connection limiter does.
-func (p *Policy) acquire(ctx context.Context, c *chain.Context, l *limiter, key string) (time.Duration, *rejection, error) {
-	lease, err := p.store.Acquire(ctx, key, l.conn+l.connBurst, LeaseTTL)
+func (p *Policy) acquire(ctx context.Context, st store.Store, c *chain.Context, l *limiter, key string) (time.Duration, *rejection, error) {
+	lease, err := st.Acquire(ctx, key, l.conn+l.connBurst, LeaseTTL)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -563,8 +599,9 @@ func (p *Policy) StoreErrors() uint64 { return p.storeErrors.Load() }
 func (p *Policy) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
-		if p.own {
-			err = p.store.Close()
+		p.openOnce.Do(func() {}) // nothing opens after Close
+		if p.own != nil {
+			err = p.own.Close()
 		}
 	})
 	return err

@@ -271,3 +271,24 @@ func TestServiceScopeInTheGlobalChain(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnStoreLifecycle builds policies with stores of their own: nothing
+// is opened before a request needs it, and a closed policy opens nothing.
+func TestOwnStoreLifecycle(t *testing.T) {
+	for _, cfg := range []string{
+		`{"fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
+		`{"redis_url": "redis://127.0.0.1:1/0", "fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
+	} {
+		ch, err := chain.Build([]chain.Entry{policytest.Entry(ratelimit.Name, cfg)}, chain.Env{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Close(); err != nil {
+			t.Fatalf("close before any request: %v", err)
+		}
+		res := policytest.Run(ch, httptest.NewRequest("GET", "http://api.example.com/", nil), "192.0.2.1", nil, 0)
+		if res.Status != 200 || ch.Policies()[0].(*ratelimit.Policy).StoreErrors() != 1 {
+			t.Errorf("%s: a request after Close got %d (%v)", cfg, res.Status, res.Context.Failed())
+		}
+	}
+}
