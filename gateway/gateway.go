@@ -22,6 +22,7 @@ import (
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/pdl"
 	"github.com/verdict-policy/verdict/script"
+	"github.com/verdict-policy/verdict/store"
 )
 
 // DefaultPolicy is the chain of a service that configures none.
@@ -38,7 +39,14 @@ type Options struct {
 	Resolve func(name, version string) (chain.Factory, bool)
 	// Extra is handed to every policy as chain.Env.Extra.
 	Extra map[string]any
+	// Store, when set, returns the shared store of a configuration's
+	// store settings; policies find it in chain.Env.Extra under
+	// StoreKey. It is called on every load.
+	Store func(config.Store) (store.Store, error)
 }
+
+// StoreKey is the chain.Env.Extra key of the shared store.
+const StoreKey = "store"
 
 // Gateway serves the gateway listener. Create it with New, give it a
 // configuration with Prepare and the returned install function, and serve
@@ -50,6 +58,7 @@ type Gateway struct {
 	metrics    *metrics
 	resolve    func(name, version string) (chain.Factory, bool)
 	extra      map[string]any
+	store      func(config.Store) (store.Store, error)
 	transports *transports
 
 	state atomic.Pointer[state]
@@ -70,7 +79,7 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{logger: logger, metrics: m, resolve: opts.Resolve, extra: opts.Extra, transports: newTransports()}
+	g := &Gateway{logger: logger, metrics: m, resolve: opts.Resolve, extra: opts.Extra, store: opts.Store, transports: newTransports()}
 	if err := reg.Register(metricsPhase{g}); err != nil {
 		return nil, fmt.Errorf("gateway metrics phase: %w", err)
 	}
@@ -224,7 +233,19 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		resolve = script.Resolver(dirs, script.Options{Budget: lp.Budget, Instructions: int64(lp.Instructions),
 			MaxBytes: lp.MaxBytes, PoolSize: lp.PoolSize, Logger: g.logger})
 	}
-	globalEnv := chain.Env{Logger: g.logger, Document: document, Resolve: resolve, Extra: g.extra}
+	extra := g.extra
+	if g.store != nil {
+		shared, err := g.store(cfg.Store)
+		if err != nil {
+			return nil, fmt.Errorf("%s: store: %w", cfg.File, err)
+		}
+		extra = make(map[string]any, len(g.extra)+1)
+		for k, v := range g.extra {
+			extra[k] = v
+		}
+		extra[StoreKey] = shared
+	}
+	globalEnv := chain.Env{Logger: g.logger, Document: document, Resolve: resolve, Extra: extra}
 	global, err := chain.Build(toEntries(gw.PolicyChain), globalEnv)
 	if err != nil {
 		problems = append(problems, chainProblems(cfg.File, "policy_chain", 0, 0, gw.PolicyChain, err)...)
@@ -240,7 +261,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		if entries == nil {
 			entries = []config.ChainEntry{{Name: DefaultPolicy, Field: sc.Field + ".proxy.policy_chain", Line: sc.Line, Column: sc.Column}}
 		}
-		env := chain.Env{Logger: logger, ServiceID: sc.ID, Service: sc, Document: document, Resolve: resolve, Extra: g.extra}
+		env := chain.Env{Logger: logger, ServiceID: sc.ID, Service: sc, Document: document, Resolve: resolve, Extra: extra}
 		own, err := chain.Build(toEntries(entries), env)
 		if err != nil {
 			problems = append(problems, chainProblems(cfg.File, sc.Field+".proxy.policy_chain", sc.Line, sc.Column, entries, err)...)

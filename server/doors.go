@@ -30,6 +30,7 @@ type frontDoor interface {
 type doorDeps struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
+	stores   *sharedStores // the shared store of each store configuration
 }
 
 // newDoors creates the front doors of the policy listener. Each front door

@@ -33,7 +33,11 @@ type gatewayDoor struct {
 }
 
 func newGatewayDoor(deps doorDeps) *gatewayDoor {
-	gw, err := gateway.New(gateway.Options{Logger: deps.logger.With("listener", "gateway"), Registerer: deps.registry})
+	opts := gateway.Options{Logger: deps.logger.With("listener", "gateway"), Registerer: deps.registry}
+	if deps.stores != nil {
+		opts.Store = deps.stores.get
+	}
+	gw, err := gateway.New(opts)
 	return &gatewayDoor{gw: gw, err: err, logger: deps.logger}
 }
 

@@ -42,6 +42,7 @@ type Server struct {
 	decide   *pdp.Handler
 
 	doors       []frontDoor
+	stores      *sharedStores
 	reloads     *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
 
@@ -96,7 +97,10 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	s.reloads.WithLabelValues("success")
 	s.reloads.WithLabelValues("failure")
 
-	if s.doors, err = newDoors(doorDeps{logger: logger, registry: reg}); err != nil {
+	if s.stores, err = newSharedStores(reg); err != nil {
+		return nil, err
+	}
+	if s.doors, err = newDoors(doorDeps{logger: logger, registry: reg, stores: s.stores}); err != nil {
 		return nil, err
 	}
 	docs, err := cfg.Compile()
@@ -325,6 +329,9 @@ loop:
 		}
 	}
 	s.closeGateway()
+	if err := s.stores.close(); err != nil {
+		s.logger.Warn("closing the shared store", "error", err.Error())
+	}
 	return runErr
 }
 
