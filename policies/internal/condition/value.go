@@ -2,6 +2,7 @@ package condition
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/verdict-policy/verdict/chain"
@@ -18,6 +19,9 @@ type Value struct {
 	// name is the variable a direct template reads; get reads it.
 	name string
 	get  func(c *chain.Context) string
+	// bare is set when the template is {{ name }} alone: an extra variable
+	// of that name that is a string or an int is written without Liquid.
+	bare bool
 }
 
 var (
@@ -47,8 +51,8 @@ func CompileValue(value, valueType string) (*Value, error) {
 	if t.IsPlain() {
 		return v, nil
 	}
-	if m := bareVariable.FindStringSubmatch(value); m != nil && direct[m[1]] != nil {
-		v.name, v.get = m[1], direct[m[1]]
+	if m := bareVariable.FindStringSubmatch(value); m != nil {
+		v.name, v.get, v.bare = m[1], direct[m[1]], true
 	} else if m := headerLookup.FindStringSubmatch(value); m != nil {
 		name := m[1] + m[2]
 		v.name, v.get = "headers", func(c *chain.Context) string { return headerValue(c, name) }
@@ -78,9 +82,18 @@ func (v *Value) Mentions(name string) bool { return v.t.Mentions(name) }
 // Render returns the value for the request of c; extra variables take
 // precedence over the request's.
 func (v *Value) Render(c *chain.Context, extra map[string]any) (string, error) {
-	if v.get != nil {
-		if _, shadowed := extra[v.name]; !shadowed {
+	if v.name != "" {
+		x, shadowed := extra[v.name]
+		switch {
+		case !shadowed && v.get != nil:
 			return v.get(c), nil
+		case shadowed && v.bare:
+			switch x := x.(type) {
+			case string:
+				return x, nil
+			case int:
+				return strconv.Itoa(x), nil
+			}
 		}
 	}
 	return v.t.RenderWith(c, extra)

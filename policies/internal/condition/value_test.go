@@ -56,6 +56,30 @@ func TestDirectValuesRenderAsLiquid(t *testing.T) {
 	}
 }
 
+// TestBareExtrasRenderAsLiquid checks that {{ name }} over an extra
+// variable gives what the Liquid engine gives.
+func TestBareExtrasRenderAsLiquid(t *testing.T) {
+	c := chain.NewContext(httptest.NewRequest("GET", "http://api.example.com/a", nil), "192.0.2.9", nil, nil)
+	extra := map[string]any{"status": 503, "request_time": "0.012", "uri": "/shadowed", "req": map[string]any{"a": 1}}
+	for _, src := range []string{"{{ status }}", "{{request_time}}", "{{ uri }}", "{{ req }}", "{{ missing }}"} {
+		v, err := CompileValue(src, liquidctx.Liquid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := v.Render(c, extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := liquidctx.MustCompile(src, liquidctx.Liquid).RenderWith(c, extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: %q, Liquid gives %q", src, got, want)
+		}
+	}
+}
+
 func BenchmarkValue(b *testing.B) {
 	r := httptest.NewRequest("GET", "http://api.example.com/a", nil)
 	r.Header.Set("X-Key", "k1")
