@@ -135,3 +135,49 @@ services:
 		t.Fatalf("without a token after the failed reload: %d", res.Status)
 	}
 }
+
+// TestKeyRotation rotates the keys a JWKS endpoint serves: a token signed
+// with the new key is accepted once the refresh interval allows a fetch,
+// and a token of the retired key is refused after the set is replaced.
+func TestKeyRotation(t *testing.T) {
+	k := genKeys()
+	var served atomic.Value
+	served.Store(jwks(t, map[string]any{"old": k.rsa}))
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(served.Load().([]byte))
+	}))
+	defer keys.Close()
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, `
+services:
+  - id: 1
+    proxy:
+      api_backend: `+up.URL+`
+      policy_chain:
+        - {name: jwt, configuration: {jwks_url: "`+keys.URL+`", jwks_refresh: 1}}
+        - name: apicast
+`)
+	status := func(token string) int {
+		r := gw.NewRequest("GET", "/x", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		return gw.Do(t, r).Status
+	}
+	oldTok := sign(t, k.rsa, map[string]any{"alg": "RS256", "kid": "old"}, map[string]any{"sub": "a", "n": 1})
+	newTok := sign(t, k.ed, map[string]any{"alg": "EdDSA", "kid": "new"}, map[string]any{"sub": "a"})
+	if s := status(oldTok); s != 200 {
+		t.Fatalf("old key before rotation: %d", s)
+	}
+	served.Store(jwks(t, map[string]any{"new": k.ed}))
+	deadline := time.Now().Add(5 * time.Second)
+	for status(newTok) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the new key was not picked up in 5 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// A token of the retired key that was never verified before is refused.
+	retired := sign(t, k.rsa, map[string]any{"alg": "RS256", "kid": "old"}, map[string]any{"sub": "a", "n": 2})
+	if s := status(retired); s != 401 {
+		t.Fatalf("retired key after rotation: %d", s)
+	}
+}
