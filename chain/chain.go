@@ -119,21 +119,34 @@ func Build(entries []Entry, env Env) (*Chain, error) {
 		members = append(members, member{name: name, policy: p})
 	}
 	if len(errs) > 0 {
+		closeMembers(members)
 		return nil, errors.Join(errs...)
 	}
 	for _, m := range members {
 		if in, ok := m.policy.(Initializer); ok {
 			if err := in.Init(); err != nil {
+				closeMembers(members)
 				return nil, fmt.Errorf("policy %s: init: %w", m.name, err)
 			}
 		}
 		if in, ok := m.policy.(WorkerInitializer); ok {
 			if err := in.InitWorker(); err != nil {
+				closeMembers(members)
 				return nil, fmt.Errorf("policy %s: init_worker: %w", m.name, err)
 			}
 		}
 	}
 	return compile(members, serviceAt), nil
+}
+
+// closeMembers releases what the policies of a chain that failed to build
+// hold; their errors are dropped, as the build's error says what matters.
+func closeMembers(members []member) {
+	for _, m := range members {
+		if cl, ok := m.policy.(Closer); ok {
+			_ = cl.Close()
+		}
+	}
 }
 
 // normalise strips APIcast's legacy "apicast.policy." prefix and defaults

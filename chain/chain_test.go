@@ -213,3 +213,19 @@ func TestHas(t *testing.T) {
 		t.Error("an empty chain has a rewrite phase")
 	}
 }
+
+type closable struct{ closed *bool }
+
+func (c closable) Close() error { *c.closed = true; return nil }
+
+func TestFailedBuildClosesBuiltPolicies(t *testing.T) {
+	closed := false
+	Register(Factory{Name: "test_closable", Version: BuiltinVersion,
+		New: func(json.RawMessage, Env) (Policy, error) { return closable{&closed}, nil }})
+	if _, err := Build([]Entry{{Name: "test_closable"}, {Name: "no_such_policy"}}, Env{}); err == nil {
+		t.Fatal("no error")
+	}
+	if !closed {
+		t.Error("the policy built before the failing entry was not closed")
+	}
+}
