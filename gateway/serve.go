@@ -192,6 +192,34 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	start := time.Now()
 	resp, err := tr.RoundTrip(out)
 	sm.wait.Observe(time.Since(start).Seconds())
+	for attempt := 1; g.retryable(ctx, out, resp, err, attempt); attempt++ {
+		if resp != nil {
+			_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+			resp.Body.Close()
+		}
+		ctx.Set(chain.RetriesKey, attempt)
+		ctx.Logger.Debug("retrying the upstream", "upstream", target.Host, "attempt", attempt)
+		if ch.Has(chain.PhaseBalancer) {
+			t := time.Now()
+			ch.Balance(ctx)
+			sm.observe(chain.PhaseBalancer, t)
+			if ctx.Failed() != nil {
+				g.writeLocal(w, ctx, ch, sm)
+				return false, false
+			}
+		}
+		if ctx.Upstream != nil && ctx.Upstream.URL != nil && ctx.Upstream.URL.Host != "" && ctx.Upstream.URL.Host != target.Host {
+			target = ctx.Upstream.URL
+			out.URL.Scheme, out.URL.Host, out.Host = target.Scheme, target.Host, target.Host
+			if ctx.Upstream.Host != "" {
+				out.Host = ctx.Upstream.Host
+			}
+			tr = g.transports.get(target.Scheme, target.Host, timeouts)
+		}
+		start = time.Now()
+		resp, err = tr.RoundTrip(out)
+		sm.wait.Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		status, msg := http.StatusBadGateway, "the upstream could not be reached"
 		var ne net.Error
@@ -284,6 +312,27 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 		}
 	}
 	return false, true
+}
+
+// retryable reports whether attempt number attempt may follow a failed
+// one, by the *chain.Retry a policy left in the context. The client going
+// away is never retried, nor a request whose body cannot be sent again.
+func (g *Gateway) retryable(ctx *chain.Context, out *http.Request, resp *http.Response, err error, attempt int) bool {
+	v, ok := ctx.Get(chain.RetryKey)
+	if !ok {
+		return false
+	}
+	r, ok := v.(*chain.Retry)
+	if !ok || r == nil || attempt > r.Attempts || !r.Allows(out.Method) {
+		return false
+	}
+	if out.Body != nil && out.Body != http.NoBody {
+		return false
+	}
+	if err != nil {
+		return !errors.Is(err, context.Canceled) && out.Context().Err() == nil
+	}
+	return r.Statuses[resp.StatusCode]
 }
 
 // joinPath puts the upstream URL's path before the request's: base /foo

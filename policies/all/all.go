@@ -20,6 +20,7 @@ import (
 	_ "github.com/verdict-policy/verdict/policies/payload_limits"
 	_ "github.com/verdict-policy/verdict/policies/phase_logger"
 	_ "github.com/verdict-policy/verdict/policies/rate_limit"
+	_ "github.com/verdict-policy/verdict/policies/retry"
 	_ "github.com/verdict-policy/verdict/policies/routing"
 	_ "github.com/verdict-policy/verdict/policies/statuscode_overwrite"
 	_ "github.com/verdict-policy/verdict/policies/upstream"
