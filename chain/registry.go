@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"sync"
 
@@ -23,6 +24,10 @@ type Env struct {
 	Service any
 	// Document returns a compiled policy document by name.
 	Document func(name string) (*pdl.Document, bool)
+	// Dir is the directory of the configuration file: relative file paths
+	// in a policy's configuration resolve against it. Empty means the
+	// working directory.
+	Dir string
 	// Resolve finds policies that are not builtin, such as custom Lua
 	// policies on a load path; it is consulted when the registry has no
 	// factory for a name and version. Nil means builtin policies only.
@@ -44,6 +49,16 @@ type Factory struct {
 	Validate func(config json.RawMessage) error
 	// New builds a policy from its configuration (null when absent).
 	New func(config json.RawMessage, env Env) (Policy, error)
+}
+
+// Path resolves a file path from a policy's configuration: absolute paths
+// stay as they are, relative ones are taken from the configuration file's
+// directory.
+func (e Env) Path(p string) string {
+	if p == "" || e.Dir == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(e.Dir, p)
 }
 
 // BuiltinVersion is the version of every builtin policy.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -245,7 +246,11 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		}
 		extra[StoreKey] = shared
 	}
-	globalEnv := chain.Env{Logger: g.logger, Document: document, Resolve: resolve, Extra: extra}
+	dir := ""
+	if cfg.File != "" && !cfg.Embedded {
+		dir = filepath.Dir(cfg.File)
+	}
+	globalEnv := chain.Env{Logger: g.logger, Dir: dir, Document: document, Resolve: resolve, Extra: extra}
 	global, err := chain.Build(toEntries(gw.PolicyChain), globalEnv)
 	if err != nil {
 		problems = append(problems, chainProblems(cfg.File, "policy_chain", 0, 0, gw.PolicyChain, err)...)
@@ -261,7 +266,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		if entries == nil {
 			entries = []config.ChainEntry{{Name: DefaultPolicy, Field: sc.Field + ".proxy.policy_chain", Line: sc.Line, Column: sc.Column}}
 		}
-		env := chain.Env{Logger: logger, ServiceID: sc.ID, Service: sc, Document: document, Resolve: resolve, Extra: extra}
+		env := chain.Env{Logger: logger, Dir: dir, ServiceID: sc.ID, Service: sc, Document: document, Resolve: resolve, Extra: extra}
 		own, err := chain.Build(toEntries(entries), env)
 		if err != nil {
 			problems = append(problems, chainProblems(cfg.File, sc.Field+".proxy.policy_chain", sc.Line, sc.Column, entries, err)...)

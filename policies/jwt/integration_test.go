@@ -181,3 +181,32 @@ services:
 		t.Fatalf("retired key after rotation: %d", s)
 	}
 }
+
+// TestRelativeKeyFile names the key file relative to the configuration
+// file: it is found in the configuration's directory, whatever the
+// process's working directory.
+func TestRelativeKeyFile(t *testing.T) {
+	k := genKeys()
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, "services: []\n")
+	if err := os.WriteFile(filepath.Join(gw.Dir(), "keys.json"), jwks(t, map[string]any{"k1": k.ed}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := gw.Reload(`
+services:
+  - id: 1
+    proxy:
+      api_backend: ` + up.URL + `
+      policy_chain:
+        - {name: jwt, configuration: {jwks_file: keys.json}}
+        - name: apicast
+`)
+	if err != nil {
+		t.Fatalf("a key file relative to the configuration: %v", err)
+	}
+	r := gw.NewRequest("GET", "/x", nil)
+	r.Header.Set("Authorization", "Bearer "+sign(t, k.ed, map[string]any{"alg": "EdDSA", "kid": "k1"}, map[string]any{"sub": "a"}))
+	if res := gw.Do(t, r); res.Status != 200 {
+		t.Fatalf("%d %q", res.Status, res.Body)
+	}
+}

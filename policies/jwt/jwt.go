@@ -43,7 +43,7 @@ func init() {
 		Manifest: manifestJSON,
 		Validate: policyManifest.Validate,
 		New: func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
-			return New(cfg, env.Logger)
+			return NewIn(cfg, env.Logger, env.Path)
 		},
 	})
 }
@@ -81,11 +81,22 @@ var _ chain.Rewriter = (*Policy)(nil)
 
 // New builds the policy. File key sources are read now, so a missing or
 // bad file is a load error; a jwks_url is fetched when a token first needs
-// it. File paths are relative to the process's working directory.
+// it. File paths are relative to the process's working directory; a chain
+// built by the gateway resolves them against the configuration file's
+// directory (see NewIn).
 func New(raw json.RawMessage, logger *slog.Logger) (*Policy, error) {
+	return NewIn(raw, logger, nil)
+}
+
+// NewIn is New with relative key file paths resolved by path (nil keeps
+// them relative to the working directory).
+func NewIn(raw json.RawMessage, logger *slog.Logger, path func(string) string) (*Policy, error) {
 	var cfg Config
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if path != nil {
+		cfg.PublicKeyFile, cfg.JWKSFile = path(cfg.PublicKeyFile), path(cfg.JWKSFile)
 	}
 	opts := []authjwt.Option{authjwt.WithCache(tokenCacheSize), authjwt.WithLeeway(time.Duration(cfg.Leeway) * time.Second)}
 	if cfg.Issuer != "" {
