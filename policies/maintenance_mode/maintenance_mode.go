@@ -12,13 +12,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/manifest"
-	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
+	"github.com/verdict-policy/verdict/policies/internal/condition"
 )
 
 // Name is the policy's name in a chain entry.
@@ -75,54 +74,16 @@ type Config struct {
 	MessageContentType *string `json:"message_content_type"`
 	// Condition limits the answer to the requests it holds for; nil means
 	// every request.
-	Condition *Condition `json:"condition"`
-}
-
-// Condition limits the maintenance response to some requests.
-type Condition struct {
-	// Operations are the comparisons, at least one.
-	Operations []Operation `json:"operations"`
-	// CombineOp is and (the default) or or.
-	CombineOp string `json:"combine_op"`
-}
-
-// Operation compares two values.
-type Operation struct {
-	// Left is the first value compared.
-	Left string `json:"left"`
-	// LeftType is plain (the default) or liquid.
-	LeftType string `json:"left_type"`
-	// Op is ==, != or matches (Right is a regular expression searched in
-	// Left).
-	Op string `json:"op"`
-	// Right is the second value compared.
-	Right string `json:"right"`
-	// RightType is plain (the default) or liquid.
-	RightType string `json:"right_type"`
-}
-
-type opKind uint8
-
-const (
-	opEqual opKind = iota
-	opNotEqual
-	opMatches
-)
-
-type operation struct {
-	left, right *liquidctx.Template
-	op          opKind
-	re          *regexp.Regexp // matches with a plain right value
+	Condition *condition.Spec `json:"condition"`
 }
 
 // Policy answers requests in maintenance. It is safe for concurrent use.
 type Policy struct {
 	status      int
 	body        string
-	contentType []string // shared, with no spare capacity
-	ops         []operation
-	any         bool // combine with or
-	upstream    bool // a template mentions the upstream
+	contentType []string             // shared, with no spare capacity
+	cond        *condition.Condition // nil: every request
+	upstream    bool                 // a template mentions the upstream
 	// fallback holds the template variables for the service's own
 	// upstream, prepared at load for requests that chose no other.
 	fallback map[string]any
@@ -151,61 +112,23 @@ func New(raw json.RawMessage) (*Policy, error) {
 		ct = *cfg.MessageContentType
 	}
 	p.contentType = []string{ct}[:1:1]
-	if cond := cfg.Condition; cond != nil {
-		switch cond.CombineOp {
-		case "", "and":
-		case "or":
-			p.any = true
-		default:
-			return nil, fmt.Errorf("condition.combine_op: %q is neither and nor or", cond.CombineOp)
-		}
-		if len(cond.Operations) == 0 {
+	if spec := cfg.Condition; spec != nil {
+		if len(spec.Operations) == 0 {
 			return nil, fmt.Errorf("condition.operations: empty; leave the condition out to answer every request")
 		}
-		for i, o := range cond.Operations {
-			at := fmt.Sprintf("condition.operations[%d]", i)
-			op, err := compileOperation(o)
-			if err != nil {
-				return nil, fmt.Errorf("%s.%w", at, err)
-			}
-			p.upstream = p.upstream || op.left.Mentions(UpstreamKey) || op.right.Mentions(UpstreamKey)
-			p.ops = append(p.ops, op)
+		cond, err := condition.Compile(*spec)
+		if err != nil {
+			return nil, fmt.Errorf("condition.%w", err)
 		}
+		p.cond, p.upstream = cond, cond.Mentions(UpstreamKey)
 	}
 	return p, nil
-}
-
-func compileOperation(o Operation) (operation, error) {
-	var op operation
-	var err error
-	switch o.Op {
-	case "==":
-		op.op = opEqual
-	case "!=":
-		op.op = opNotEqual
-	case "matches":
-		op.op = opMatches
-	default:
-		return op, fmt.Errorf("op: unknown operator %q (want ==, != or matches)", o.Op)
-	}
-	if op.left, err = liquidctx.Compile(o.Left, o.LeftType); err != nil {
-		return op, fmt.Errorf("left: %w", err)
-	}
-	if op.right, err = liquidctx.Compile(o.Right, o.RightType); err != nil {
-		return op, fmt.Errorf("right: %w", err)
-	}
-	if op.op == opMatches && op.right.IsPlain() {
-		if op.re, err = regexp.Compile(o.Right); err != nil {
-			return op, fmt.Errorf("right: invalid regular expression %q: %w", o.Right, err)
-		}
-	}
-	return op, nil
 }
 
 // Access ends the request with the maintenance response when the
 // condition holds (always, without one).
 func (p *Policy) Access(c *chain.Context) error {
-	if len(p.ops) > 0 {
+	if p.cond != nil {
 		hold, err := p.holds(c)
 		if err != nil {
 			return err
@@ -234,42 +157,7 @@ func (p *Policy) holds(c *chain.Context) (bool, error) {
 			extra = p.fallback
 		}
 	}
-	for i := range p.ops {
-		ok, err := p.ops[i].eval(c, extra)
-		if err != nil {
-			return false, fmt.Errorf("condition.operations[%d]: %w", i, err)
-		}
-		if ok == p.any {
-			// The first true operation decides "or"; the first false
-			// decides "and".
-			return ok, nil
-		}
-	}
-	return !p.any, nil
-}
-
-func (o *operation) eval(c *chain.Context, extra map[string]any) (bool, error) {
-	left, err := o.left.RenderWith(c, extra)
-	if err != nil {
-		return false, err
-	}
-	right, err := o.right.RenderWith(c, extra)
-	if err != nil {
-		return false, err
-	}
-	switch o.op {
-	case opEqual:
-		return left == right, nil
-	case opNotEqual:
-		return left != right, nil
-	}
-	re := o.re
-	if re == nil {
-		if re, err = regexp.Compile(right); err != nil {
-			return false, fmt.Errorf("right: rendered %q is not a regular expression: %w", right, err)
-		}
-	}
-	return re.MatchString(left), nil
+	return p.cond.HoldsWith(c, extra)
 }
 
 // chosenUpstream returns the upstream a policy chose for the request so

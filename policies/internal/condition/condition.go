@@ -1,5 +1,5 @@
 // Package condition compiles the conditions that builtin chain policies
-// share with APIcast (rate_limit, conditional, logging): a list of
+// share with APIcast (rate_limit, conditional, logging, maintenance_mode): a list of
 // operations, each comparing a left and a right value with ==, != or
 // matches, combined with and or or. Values are plain text or Liquid
 // templates over the request; plain regular expressions are compiled when
