@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/verdict-policy/verdict/internal/jsonenc"
 )
 
 // fuzzRules exercise every kind of attribute and both obligations.
@@ -96,8 +98,8 @@ func FuzzJSON(f *testing.F) {
 		mine, errMine := decodeJSON(data)
 		var std any
 		errStd := json.Unmarshal(data, &std)
-		var se *syntaxError
-		if errors.As(errMine, &se) && strings.Contains(se.msg, "nested more than") {
+		var se *jsonenc.SyntaxError
+		if errors.As(errMine, &se) && strings.Contains(se.Msg, "nested more than") {
 			return
 		}
 		if (errMine == nil) != (errStd == nil) {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/verdict-policy/verdict/internal/jsonenc"
 	"github.com/verdict-policy/verdict/internal/reply"
 	"github.com/verdict-policy/verdict/pdl"
 )
@@ -297,7 +298,7 @@ func parseRequest(v any) (request, error) {
 // client can act on.
 func decodeBody(body []byte) (any, error) {
 	v, err := decodeJSON(body)
-	if errors.Is(err, errEnd) {
+	if errors.Is(err, jsonenc.ErrEnd) {
 		return nil, errors.New("the JSON body ends before it is complete")
 	}
 	return v, err
@@ -447,7 +448,7 @@ func appendMessage(b []byte, m Message) ([]byte, error) {
 	if m == nil {
 		return append(b, "null"...), nil
 	}
-	return appendObject(b, m)
+	return jsonenc.AppendValue(b, map[string]any(m))
 }
 
 func appendObligations(b []byte, obs []pdl.Obligation) ([]byte, error) {
