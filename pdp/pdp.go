@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/verdict-policy/verdict/internal/jsonenc"
 	"github.com/verdict-policy/verdict/internal/reply"
 	"github.com/verdict-policy/verdict/pdl"
 )
@@ -284,6 +285,10 @@ func writeBody(w http.ResponseWriter, status int, body []byte) {
 // json.Decoder with DisallowUnknownFields, without the decoder's two
 // allocations per request.
 func decodeRequest(body []byte, req *request) string {
+	if decodeFast(body, req) {
+		return ""
+	}
+	*req = request{}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return `the request body is empty; send a JSON object with "policy" and "input"`
 	}
@@ -314,6 +319,36 @@ func decodeRequest(body []byte, req *request) string {
 		return "unknown field " + strconv.Quote(key) + `; the fields are "policy", "input" and "explain"`
 	}
 	return ""
+}
+
+// decodeFast decodes a well-formed request without reflection. It reports
+// false for anything else, which the slower path then explains.
+func decodeFast(body []byte, req *request) bool {
+	v, err := jsonenc.Decode(body)
+	if err != nil {
+		return false
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	for k, val := range m {
+		switch k {
+		case "policy":
+			if req.Policy, ok = val.(string); !ok {
+				return false
+			}
+		case "input":
+			req.Input = val
+		case "explain":
+			if req.Explain, ok = val.(bool); !ok {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // unknownKey returns the first key of the top-level object in body that is

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/verdict-policy/verdict/config"
@@ -45,6 +46,7 @@ func runServe(e env, args []string) int {
 		printProblems(e.stderr, err)
 		return exitProblems
 	}
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := srv.Run(ctx); err != nil {
@@ -52,6 +54,19 @@ func runServe(e env, args []string) int {
 		return exitProblems
 	}
 	return exitOK
+}
+
+// serveGCPercent is the garbage collector's target for the server. Its
+// live heap is small (compiled documents and chains) while every request
+// allocates a little, so Go's default of 100 collects very often; 400
+// trades a few megabytes for noticeably less collection work per request.
+const serveGCPercent = 400
+
+// tuneGC applies serveGCPercent unless GOGC says otherwise.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 }
 
 // ConfigFileEnv names the environment variable APIcast users set to their
