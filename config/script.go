@@ -24,7 +24,7 @@ const PolicyLoadPathEnv = "VERDICT_POLICY_LOAD_PATH"
 //	  budget: 200ms       # time one phase call may take
 //	  instructions: 1000000  # Lua instructions one phase call may run
 //	  max_bytes: 1048576  # largest string the library builds for a script
-//	  pool_size: 256      # idle Lua states kept per policy instance
+//	  pool_size: 256      # idle Lua states kept in reserve per policy instance
 type PolicyLoadPath struct {
 	// Paths lists the directories as written, each holding NAME/VERSION
 	// folders.
@@ -38,7 +38,7 @@ type PolicyLoadPath struct {
 	// MaxBytes bounds the strings built for a script; zero means the
 	// runtime's default.
 	MaxBytes int
-	// PoolSize is the number of idle Lua states kept per policy instance;
+	// PoolSize is the number of idle Lua states kept in reserve per policy instance;
 	// zero means the runtime's default.
 	PoolSize int
 	// Line and Column locate the field in the configuration file.

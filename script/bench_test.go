@@ -68,14 +68,15 @@ func benchChains(b *testing.B) map[string]*chain.Chain {
 }
 
 func runChain(b *testing.B, c *chain.Chain, r *http.Request, want string) {
-	ctx := chain.NewContext(r, "127.0.0.1", nil, c.Exports())
+	ctx := chain.AcquireContext(r, "127.0.0.1", nil, c.Exports())
+	defer ctx.Release()
 	ctx.ServiceID = "1"
 	c.Rewrite(ctx)
 	c.Access(ctx)
 	c.Content(ctx)
 	c.Balance(ctx)
 	ctx.Response.Status = 200
-	ctx.Response.Header = http.Header{"Content-Type": {"application/json"}}
+	ctx.Response.Header.Set("Content-Type", "application/json")
 	c.HeaderFilter(ctx)
 	c.PostAction(ctx)
 	c.Log(ctx)

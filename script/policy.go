@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"sync/atomic"
 
 	lua "github.com/yuin/gopher-lua"
@@ -32,11 +34,12 @@ type Policy struct {
 	config json.RawMessage
 	logger *slog.Logger
 
-	phases uint16      // bit i set: the policy acts in chain.Phase(i)
-	last   chain.Phase // the last request phase the policy acts in
-	pool   chan *state
-	export map[string]any
-	closed atomic.Bool
+	phases  uint16      // bit i set: the policy acts in chain.Phase(i)
+	last    chain.Phase // the last request phase the policy acts in
+	idle    sync.Pool   // *lease, per core
+	reserve chan *state // idle states kept across collections
+	export  map[string]any
+	closed  atomic.Bool
 }
 
 // bodyFilteringPolicy is a Policy that acts in body_filter too. It is a
@@ -50,11 +53,11 @@ func newPolicy(f *folder, config json.RawMessage, env chain.Env, opts Options) (
 		logger = opts.Logger
 	}
 	p := &Policy{
-		folder: f,
-		opts:   opts,
-		config: config,
-		logger: logger.With("policy", f.name, "version", f.version),
-		pool:   make(chan *state, opts.PoolSize),
+		folder:  f,
+		opts:    opts,
+		config:  config,
+		logger:  logger.With("policy", f.name, "version", f.version),
+		reserve: make(chan *state, opts.PoolSize),
 	}
 	st, err := p.newState()
 	if err != nil {
@@ -73,7 +76,7 @@ func newPolicy(f *folder, config json.RawMessage, env chain.Env, opts Options) (
 	} else {
 		p.export = exp
 	}
-	p.put(st)
+	p.reserve <- st
 	if p.acts(chain.PhaseBodyFilter) {
 		return bodyFilteringPolicy{p}, nil
 	}
@@ -95,34 +98,66 @@ func (p *Policy) Phases() []chain.Phase {
 	return out
 }
 
-func (p *Policy) get() (*state, error) {
-	select {
-	case st := <-p.pool:
-		return st, nil
-	default:
-		return p.newState()
+// lease is how a state sits in the per-core pool: the pool holds the
+// lease, the lease holds the state. A lease the garbage collector drops
+// (the pool lets go of what stayed idle through two collections) hands
+// its state to the policy's reserve, so the state is kept or closed, never
+// leaked. The state does not point back at its lease, which is what lets
+// the lease be collected.
+type lease struct{ st *state }
+
+// get takes an idle state: from the per-core pool, which costs no lock
+// and no memory shared between cores; else from the reserve; else a new
+// one.
+func (p *Policy) get() (*lease, error) {
+	if l, ok := p.idle.Get().(*lease); ok {
+		return l, nil
 	}
+	var st *state
+	select {
+	case st = <-p.reserve:
+	default:
+		var err error
+		if st, err = p.newState(); err != nil {
+			return nil, err
+		}
+	}
+	l := &lease{st: st}
+	runtime.AddCleanup(l, p.retire, st)
+	return l, nil
 }
 
-func (p *Policy) put(st *state) {
-	if st.broken || p.closed.Load() {
-		st.close()
+func (p *Policy) put(l *lease) {
+	if l.st.broken || p.closed.Load() {
+		l.st.close() // its lease's cleanup finds it closed
 		return
 	}
-	select {
-	case p.pool <- st:
-	default:
-		st.close()
+	p.idle.Put(l)
+}
+
+// retire runs when the lease of st is collected: st goes to the reserve
+// if there is room, else it is closed.
+func (p *Policy) retire(st *state) {
+	if st.isClosed() { // broken, closed by put
+		return
 	}
+	if !p.closed.Load() {
+		select {
+		case p.reserve <- st:
+			return
+		default:
+		}
+	}
+	st.close()
 }
 
 // Close drops the idle states; states still serving a request are dropped
-// when it ends.
+// when it ends, and those in the per-core pool when it lets them go.
 func (p *Policy) Close() error {
 	p.closed.Store(true)
 	for {
 		select {
-		case st := <-p.pool:
+		case st := <-p.reserve:
 			st.close()
 		default:
 			return nil
@@ -136,27 +171,27 @@ func (p *Policy) Export() map[string]any { return p.export }
 // stateFor returns the state serving ctx, taking one from the pool on the
 // request's first phase.
 func (p *Policy) stateFor(ctx *chain.Context) (*state, error) {
-	if st, ok := ctx.Private(p).(*state); ok && st != nil {
-		return st, nil
+	if l, ok := ctx.Private(p).(*lease); ok && l != nil {
+		return l.st, nil
 	}
-	st, err := p.get()
+	l, err := p.get()
 	if err != nil {
 		return nil, err
 	}
-	st.bind(ctx)
-	ctx.SetPrivate(p, st)
-	return st, nil
+	l.st.bind(ctx)
+	ctx.SetPrivate(p, l)
+	return l.st, nil
 }
 
 // release gives ctx's state back to the pool.
 func (p *Policy) release(ctx *chain.Context) {
-	st, ok := ctx.Private(p).(*state)
-	if !ok || st == nil {
+	l, ok := ctx.Private(p).(*lease)
+	if !ok || l == nil {
 		return
 	}
 	ctx.SetPrivate(p, nil)
-	st.unbind()
-	p.put(st)
+	l.st.unbind()
+	p.put(l)
 }
 
 // run calls the policy's method for phase ph within the request ctx.
@@ -184,12 +219,12 @@ func (p *Policy) once(ph chain.Phase) error {
 	if !p.acts(ph) {
 		return nil
 	}
-	st, err := p.get()
+	l, err := p.get()
 	if err != nil {
 		return err
 	}
-	defer p.put(st)
-	return st.callPhase(ph)
+	defer p.put(l)
+	return l.st.callPhase(ph)
 }
 
 // Init runs the policy's init.

@@ -50,11 +50,15 @@ type Options struct {
 	// (string.rep, ngx.say output, request bodies read with
 	// ngx.req.read_body).
 	MaxBytes int
-	// PoolSize is how many idle Lua states a policy instance keeps for
-	// later requests; more are created under load and dropped after.
+	// PoolSize is how many idle Lua states a policy instance keeps in
+	// reserve across garbage collections. Idle states wait in a per-core
+	// pool first; those left there through two collections go to the
+	// reserve, up to PoolSize, and the others are closed.
 	PoolSize int
 	// Logger receives ngx.log lines when a request carries no logger.
 	Logger *slog.Logger
+
+	watch *watchdog // shared by every state of one runtime
 }
 
 func (o Options) withDefaults() Options {
@@ -72,6 +76,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.watch == nil {
+		o.watch = newWatchdog(o.Budget)
 	}
 	return o
 }

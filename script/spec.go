@@ -83,7 +83,8 @@ func runSpecFile(p *Policy, file, rel string, out io.Writer) ([]SpecResult, erro
 	st := &state{L: lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 200, MinimizeStackMemory: true}), p: p, loading: map[string]bool{}}
 	defer st.L.Close()
 	L := st.L
-	st.budget = newBudget()
+	st.budget = newBudget(p.opts.watch)
+	defer st.budget.release()
 	L.SetContext(st.budget)
 	st.exit = L.NewUserData()
 	st.null = L.NewUserData()

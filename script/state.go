@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -26,6 +27,7 @@ type state struct {
 	null     *lua.LUserData // cjson.null and ngx.null
 	noop     lua.LValue     // apicast.policy's no-op phase method
 	broken   bool           // stopped over budget: not reused
+	closed   atomic.Bool
 
 	// Per request.
 	req      *chain.Context
@@ -64,7 +66,7 @@ func (p *Policy) newState() (*state, error) {
 		MinimizeStackMemory: true,
 	})
 	st := &state{L: L, p: p, loading: map[string]bool{}}
-	st.budget = newBudget()
+	st.budget = newBudget(p.opts.watch)
 	L.SetContext(st.budget)
 	st.exit = L.NewUserData()
 	st.null = L.NewUserData()
@@ -77,17 +79,26 @@ func (p *Policy) newState() (*state, error) {
 	st.null.Metatable = nullMT
 
 	if err := st.openSandbox(); err != nil {
-		L.Close()
+		st.close()
 		return nil, err
 	}
 	if err := st.loadInstance(); err != nil {
-		L.Close()
+		st.close()
 		return nil, err
 	}
 	return st, nil
 }
 
-func (st *state) close() { st.L.Close() }
+// close frees the interpreter; closing twice is harmless.
+func (st *state) close() {
+	if st.closed.Swap(true) {
+		return
+	}
+	st.budget.release()
+	st.L.Close()
+}
+
+func (st *state) isClosed() bool { return st.closed.Load() }
 
 // protect runs f under a budget of limit and steps instructions, turning
 // a Lua error or an exhausted budget into an error. A state stopped by
