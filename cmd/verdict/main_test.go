@@ -104,6 +104,8 @@ func TestCommandLine(t *testing.T) {
 
 		{"serve bad log level", "", []string{"serve", "--log-level", "loud"}, 2, nil, []string{"--log-level"}},
 		{"serve bad log format", "", []string{"serve", "--log-format", "xml"}, 2, nil, []string{"--log-format"}},
+		{"serve bad log flush", "", []string{"serve", "--log-flush", "-1s"}, 2, nil, []string{"--log-flush"}},
+		{"serve log flush not a duration", "", []string{"serve", "--log-flush", "soon"}, 2, nil, []string{"log-flush"}},
 		{"serve bad config", "", []string{"serve", "--config", badCfg}, 1, nil, []string{"listen.policy"}},
 	}
 	for _, tt := range tests {

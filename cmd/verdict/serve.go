@@ -8,16 +8,19 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/internal/logbuf"
 	"github.com/verdict-policy/verdict/server"
 )
 
 func runServe(e env, args []string) int {
-	fs := newFlagSet(e, "serve", "[--config FILE] [--log-level LEVEL] [--log-format FORMAT] [--policy-load-path DIRS]")
+	fs := newFlagSet(e, "serve", "[--config FILE] [--log-level LEVEL] [--log-format FORMAT] [--log-flush DURATION] [--policy-load-path DIRS]")
 	cfgPath := fs.String("config", "", "the configuration `file` (YAML or JSON); without it, the built-in example")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log `format`: text or json")
+	flush := fs.Duration("log-flush", defaultLogFlush, "longest `time` an info or debug log line waits in the buffer before it is written; 0 writes every line at once")
 	loadPath := fs.String("policy-load-path", "", "`directories` of custom Lua policies, separated by ':'; replaces policy_load_path and $"+config.PolicyLoadPathEnv)
 	if code := parseFlags(e, fs, args); code >= 0 {
 		return code
@@ -29,7 +32,14 @@ func runServe(e env, args []string) int {
 			return exitUsage
 		}
 	}
-	logger, err := newLogger(e, *level, *format)
+	if *flush < 0 {
+		fmt.Fprintf(e.stderr, "verdict serve: bad --log-flush %s: use 0 or more\n", *flush)
+		fs.Usage()
+		return exitUsage
+	}
+	out := logbuf.New(e.stderr, 0, *flush)
+	defer out.Close()
+	logger, err := newLogger(out, *level, *format)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "verdict serve: %v\n", err)
 		fs.Usage()
@@ -87,17 +97,25 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
-func newLogger(e env, level, format string) (*slog.Logger, error) {
+// defaultLogFlush bounds how long a buffered log line waits. A server
+// logging a line per request (the Pexip door does) would otherwise make a
+// write system call per request; warnings and errors are never held back.
+const defaultLogFlush = 100 * time.Millisecond
+
+func newLogger(out *logbuf.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("bad --log-level %q: use debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+		h = slog.NewTextHandler(out, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+		h = slog.NewJSONHandler(out, opts)
+	default:
+		return nil, fmt.Errorf("bad --log-format %q: use text or json", format)
 	}
-	return nil, fmt.Errorf("bad --log-format %q: use text or json", format)
+	return slog.New(logbuf.NewHandler(h, out, slog.LevelWarn)), nil
 }
