@@ -1,6 +1,7 @@
 package jsonenc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,9 @@ func Decode(data []byte) (any, error) {
 type jsonDecoder struct {
 	data []byte
 	pos  int
+	// r, when not nil, is the Decoder this decoding is for: maps come
+	// from its pool, strings are slices of r.src, and objects are recorded.
+	r *Decoder
 }
 
 func (d *jsonDecoder) errorf(format string, args ...any) error {
@@ -95,6 +99,9 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 		}
 		return s, nil
 	case c == '-' || c >= '0' && c <= '9':
+		if d.r != nil {
+			return d.r.number(d)
+		}
 		return d.number()
 	case c == 't':
 		return d.literal("true", true)
@@ -123,11 +130,22 @@ func (d *jsonDecoder) literal(word string, v any) (any, error) {
 }
 
 func (d *jsonDecoder) object(depth int) (any, error) {
+	start := d.pos
 	d.pos++ // {
-	m := make(map[string]any)
+	var m map[string]any
+	obj := -1
+	if d.r != nil {
+		m = d.r.newMap()
+		obj = d.r.open(start, depth, m)
+	} else {
+		m = make(map[string]any)
+	}
 	d.space()
 	if d.pos < len(d.data) && d.data[d.pos] == '}' {
 		d.pos++
+		if obj >= 0 {
+			d.r.close(obj, d.pos)
+		}
 		return m, nil
 	}
 	for {
@@ -138,9 +156,13 @@ func (d *jsonDecoder) object(depth int) (any, error) {
 		if d.data[d.pos] != '"' {
 			return nil, d.errorf("expected a string key, found %q", d.data[d.pos])
 		}
+		ks := d.pos
 		k, err := d.string()
 		if err != nil {
 			return nil, err
+		}
+		if obj >= 0 && bytes.IndexByte(d.data[ks+1:d.pos-1], '\\') >= 0 {
+			d.r.objects[obj].EscapedKeys = true
 		}
 		d.space()
 		if d.pos >= len(d.data) {
@@ -151,11 +173,15 @@ func (d *jsonDecoder) object(depth int) (any, error) {
 		}
 		d.pos++
 		d.space()
+		vs := d.pos
 		v, err := d.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
 		m[k] = v
+		if obj >= 0 {
+			d.r.member(obj, k, vs, d.pos)
+		}
 		d.space()
 		if d.pos >= len(d.data) {
 			return nil, ErrEnd
@@ -165,6 +191,9 @@ func (d *jsonDecoder) object(depth int) (any, error) {
 			d.pos++
 		case '}':
 			d.pos++
+			if obj >= 0 {
+				d.r.close(obj, d.pos)
+			}
 			return m, nil
 		default:
 			return nil, d.errorf("expected ',' or '}' in an object, found %q", d.data[d.pos])
@@ -205,6 +234,15 @@ func (d *jsonDecoder) array(depth int) (any, error) {
 
 // number scans a JSON number and converts it to float64.
 func (d *jsonDecoder) number() (any, error) {
+	f, err := d.float()
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// float scans a JSON number.
+func (d *jsonDecoder) float() (float64, error) {
 	start, p, b := d.pos, d.pos, d.data
 	digits := func() int {
 		n := 0
@@ -218,22 +256,22 @@ func (d *jsonDecoder) number() (any, error) {
 		p++
 	}
 	if p >= len(b) {
-		return nil, ErrEnd
+		return 0, ErrEnd
 	}
 	if b[p] == '0' {
 		p++
 	} else if digits() == 0 {
 		d.pos = p
-		return nil, d.errorf("a number needs digits")
+		return 0, d.errorf("a number needs digits")
 	}
 	if p < len(b) && b[p] == '.' {
 		p++
 		if digits() == 0 {
 			if p >= len(b) {
-				return nil, ErrEnd
+				return 0, ErrEnd
 			}
 			d.pos = p
-			return nil, d.errorf("a number needs digits after '.'")
+			return 0, d.errorf("a number needs digits after '.'")
 		}
 	}
 	if p < len(b) && (b[p] == 'e' || b[p] == 'E') {
@@ -243,16 +281,22 @@ func (d *jsonDecoder) number() (any, error) {
 		}
 		if digits() == 0 {
 			if p >= len(b) {
-				return nil, ErrEnd
+				return 0, ErrEnd
 			}
 			d.pos = p
-			return nil, d.errorf("a number needs digits in its exponent")
+			return 0, d.errorf("a number needs digits in its exponent")
 		}
 	}
-	f, err := strconv.ParseFloat(string(b[start:p]), 64)
+	var f float64
+	var err error
+	if d.r != nil {
+		f, err = strconv.ParseFloat(d.r.src[start:p], 64)
+	} else {
+		f, err = strconv.ParseFloat(string(b[start:p]), 64)
+	}
 	if err != nil {
 		d.pos = start
-		return nil, d.errorf("number %s is out of range", b[start:p])
+		return 0, d.errorf("number %s is out of range", b[start:p])
 	}
 	d.pos = p
 	return f, nil
@@ -268,6 +312,9 @@ func (d *jsonDecoder) string() (string, error) {
 		c := d.data[p]
 		if c == '"' {
 			d.pos = p + 1
+			if d.r != nil {
+				return d.r.src[start:p], nil
+			}
 			return intern(d.data[start:p]), nil
 		}
 		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
@@ -336,6 +383,9 @@ func (d *jsonDecoder) string() (string, error) {
 		default:
 			r, size := utf8.DecodeRune(d.data[p:])
 			if r == utf8.RuneError && size == 1 {
+				if d.r != nil {
+					d.r.invalidUTF8 = true
+				}
 				out = utf8.AppendRune(out, utf8.RuneError)
 			} else {
 				out = append(out, d.data[p:p+size]...)

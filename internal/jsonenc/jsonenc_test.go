@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func FuzzAppendString(f *testing.F) {
@@ -61,6 +62,51 @@ func FuzzDecode(f *testing.F) {
 		}
 		if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(out, want) {
 			t.Fatalf("%q: AppendValue %s, encoding/json %s", data, out, want)
+		}
+	})
+}
+
+// FuzzDecoder holds a reused Decoder to Decode: the same values and the
+// same errors, whatever the document before, and members that lie where
+// their values are written.
+func FuzzDecoder(f *testing.F) {
+	for _, s := range []string{`{"a": [1, 2.5, -0, 1e400]}`, `{"a": {"b": {"c": 1}}, "d": 1023, "e": 1024, "f": -3}`,
+		`[{"x": 1}, {"x": "\u0041"}]`, `{"a\u0062": 1, "a": 2, "a": 3}`, "{\"\xff\": \"\xfe\"}", `12345678901234567`, `0.5e3`,
+		`-`, `01`, `{"id": 007}`, `1e`} {
+		f.Add([]byte(s), []byte(`{"id": 5, "body": {"auth": true}}`))
+	}
+	var r Decoder
+	r.Depth = 1
+	f.Fuzz(func(t *testing.T, first, data []byte) {
+		r.Decode(first)
+		got, errGot := r.Decode(data)
+		want, errWant := Decode(data)
+		if (errGot == nil) != (errWant == nil) || errGot != nil && errGot.Error() != errWant.Error() {
+			t.Fatalf("%q: Decoder error %v, Decode error %v", data, errGot, errWant)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: Decoder %#v, Decode %#v", data, got, want)
+		}
+		if errGot != nil {
+			return
+		}
+		for _, m := range r.Members() {
+			o := r.Objects()[m.Object]
+			if o.Depth > r.Depth || m.Start < o.Start || m.End > o.End {
+				t.Fatalf("%q: member %+v outside its object %+v", data, m, o)
+			}
+			v, err := Decode(data[m.Start:m.End])
+			if err != nil || !reflect.DeepEqual(v, o.Map[m.Key]) && !o.Repeated {
+				t.Fatalf("%q: member %q spans %q, decoded %#v", data, m.Key, data[m.Start:m.End], o.Map[m.Key])
+			}
+		}
+		for _, o := range r.Objects() {
+			if o.Repeated != (o.Members != len(o.Map)) {
+				t.Fatalf("%q: object %+v: repeated keys misreported", data, o)
+			}
+		}
+		if r.ValidUTF8() && !utf8.Valid(data) {
+			t.Fatalf("%q: invalid UTF-8 not noticed", data)
 		}
 	})
 }
