@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -92,15 +93,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the message endpoints are off: the configuration has no messages section")
 		return
 	}
-	buf := buffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooled {
-			buf.Reset()
-			buffers.Put(buf)
-		}
-	}()
-	buf.Reset()
-	if status, code, msg := readBody(w, r, buf, in.limits.MaxBodyBytes); status != 0 {
+	x := exchanges.Get().(*exchange)
+	defer x.release()
+	buf := &x.buf
+	if status, code, msg := x.readBody(w, r, in.limits.MaxBodyBytes); status != 0 {
 		reply.Error(w, status, code, msg)
 		return
 	}
@@ -108,9 +104,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var out []byte
 	var err error
 	if r.URL.Path == DecidePath {
-		out, err = in.decide(r, body, body[len(body):])
+		out, err = in.decide(r, &x.dec, body, body[len(body):])
 	} else {
-		out, err = in.decideBatch(r, body, body[len(body):])
+		out, err = in.decideBatch(r, &x.dec, body, body[len(body):])
 	}
 	if err != nil {
 		var enc *encodeError
@@ -123,14 +119,59 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := w.Header()
 	hdr["Content-Type"] = jsonContentType
-	hdr["Content-Length"] = []string{strconv.Itoa(len(out))}
+	hdr["Content-Length"] = contentLength(len(out))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
 	// The answer is appended after the body in the same buffer; when it
 	// outgrew the buffer, pool the bigger array instead.
 	if cap(out) > buf.Cap() {
-		buf = bytes.NewBuffer(out[:0])
+		*buf = *bytes.NewBuffer(out[:0])
 	}
+}
+
+// exchange is the state of one request that is worth keeping for the
+// next: the buffer that holds the body and the answer, and the decoder
+// whose maps the message is decoded into. Nothing of a request's message
+// outlives the request, so its maps can be reused.
+type exchange struct {
+	buf   bytes.Buffer
+	dec   jsonenc.Decoder
+	limit io.LimitedReader
+}
+
+var exchanges = sync.Pool{New: func() any {
+	// The message's header and body, and body.value, are the objects
+	// whose spans the answer needs.
+	return &exchange{dec: jsonenc.Decoder{Depth: 2}}
+}}
+
+// release returns x to the pool unless its buffer grew too big to keep.
+func (x *exchange) release() {
+	x.dec.Reset()
+	x.limit = io.LimitedReader{}
+	if x.buf.Cap() > maxPooled {
+		return
+	}
+	x.buf.Reset()
+	exchanges.Put(x)
+}
+
+// contentLengths holds the Content-Length values of the answer sizes seen
+// so far, so that setting the header allocates nothing. The slices are
+// shared by every response: their length and capacity are 1, so that
+// adding a value to the header copies rather than changes them.
+var contentLengths [8 << 10]atomic.Pointer[[]string]
+
+func contentLength(n int) []string {
+	if n >= len(contentLengths) {
+		return []string{strconv.Itoa(n)}
+	}
+	if v := contentLengths[n].Load(); v != nil {
+		return *v
+	}
+	v := []string{strconv.Itoa(n)}
+	contentLengths[n].Store(&v)
+	return v
 }
 
 // encodeError marks a failure to encode an answer, a server-side problem.
@@ -138,32 +179,46 @@ type encodeError struct{ err error }
 
 func (e *encodeError) Error() string { return e.err.Error() }
 
-var (
-	buffers         = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-	jsonContentType = []string{"application/json"}
-)
+var jsonContentType = []string{"application/json"}
 
 // maxPooled keeps a large body from pinning memory in the pool.
 const maxPooled = 64 << 10
 
-// readBody reads the request body into buf within limit. It returns a
+// readBody reads the request body into x.buf within limit. It returns a
 // status, code and message when it cannot.
-func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit int64) (int, string, string) {
-	tooLarge := "the request body is larger than the limit of " + strconv.FormatInt(limit, 10) + " bytes"
+func (x *exchange) readBody(w http.ResponseWriter, r *http.Request, limit int64) (int, string, string) {
 	if r.ContentLength > limit {
-		return http.StatusRequestEntityTooLarge, "body_too_large", tooLarge
+		return tooLarge(limit)
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+	var err error
+	if r.ContentLength >= 0 {
+		// The length is known and within the limit: the server reads no
+		// more than that, and a reader of limit+1 bytes catches a body
+		// that says otherwise, without the allocation of MaxBytesReader.
+		x.limit = io.LimitedReader{R: r.Body, N: limit + 1}
+		_, err = x.buf.ReadFrom(&x.limit)
+		if err == nil && int64(x.buf.Len()) > limit {
+			return tooLarge(limit)
+		}
+	} else {
+		_, err = x.buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	}
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return http.StatusRequestEntityTooLarge, "body_too_large", tooLarge
+			return tooLarge(limit)
 		}
 		return http.StatusBadRequest, "bad_request", "reading the request body: " + err.Error()
 	}
-	if len(bytes.TrimSpace(buf.Bytes())) == 0 {
+	if len(bytes.TrimSpace(x.buf.Bytes())) == 0 {
 		return http.StatusBadRequest, "invalid_request", "the request body is empty"
 	}
 	return 0, "", ""
+}
+
+func tooLarge(limit int64) (int, string, string) {
+	return http.StatusRequestEntityTooLarge, "body_too_large",
+		"the request body is larger than the limit of " + strconv.FormatInt(limit, 10) + " bytes"
 }
 
 // Answer is the JSON form of a Result, as the HTTP API returns it.
@@ -296,8 +351,8 @@ func parseRequest(v any) (request, error) {
 
 // decodeBody decodes a request body, saying what is wrong in terms a
 // client can act on.
-func decodeBody(body []byte) (any, error) {
-	v, err := decodeJSON(body)
+func decodeBody(dec *jsonenc.Decoder, body []byte) (any, error) {
+	v, err := dec.Decode(body)
 	if errors.Is(err, jsonenc.ErrEnd) {
 		return nil, errors.New("the JSON body ends before it is complete")
 	}
@@ -305,8 +360,8 @@ func decodeBody(body []byte) (any, error) {
 }
 
 // decide answers one request, appending the answer to out.
-func (in *installed) decide(r *http.Request, body, out []byte) ([]byte, error) {
-	v, err := decodeBody(body)
+func (in *installed) decide(r *http.Request, dec *jsonenc.Decoder, body, out []byte) ([]byte, error) {
+	v, err := decodeBody(dec, body)
 	if err != nil {
 		return nil, err
 	}
@@ -314,30 +369,34 @@ func (in *installed) decide(r *http.Request, body, out []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if out, err = in.answer(r, &req, out, body); err != nil {
+	// Where the message lies is read before the decision changes it.
+	raw := locateDecoded(body, dec)
+	if out, err = in.answer(r, &req, out, &raw); err != nil {
 		return nil, err
 	}
 	return append(out, '\n'), nil
 }
 
-// answer decides a parsed request and appends its answer to out. body,
-// when not nil, is the request the message was decoded from: a forwarded
-// message that no obligation changed is copied from it.
-func (in *installed) answer(r *http.Request, req *request, out, body []byte) ([]byte, error) {
+// answer decides a parsed request and appends its answer to out. raw,
+// when not nil, locates the message in the request it was decoded from: a
+// forwarded message that no obligation changed is copied from there.
+func (in *installed) answer(r *http.Request, req *request, out []byte, raw *rawMessage) ([]byte, error) {
 	var res Result
-	start := time.Now()
+	var start time.Time
+	if in.metrics != nil {
+		start = time.Now()
+	}
 	if req.explain {
 		res = in.e.Explain(r.Context(), req.message, req.direction, req.attributes)
 	} else {
 		res = in.e.DecideWith(r.Context(), req.message, req.direction, req.attributes)
 	}
-	in.metrics.observe(req.direction, &res, time.Since(start))
+	if in.metrics != nil {
+		in.metrics.observe(req.direction, &res, time.Since(start))
+	}
 	a := NewAnswer(res)
-	var raw *rawMessage
-	if body != nil && res.Forward && len(res.Decision.Obligations) == 0 {
-		if rm := locate(body); rm.ok {
-			raw = &rm
-		}
+	if raw != nil && (!raw.ok || !res.Forward || len(res.Decision.Obligations) > 0) {
+		raw = nil
 	}
 	out, err := appendAnswer(out, a, raw)
 	if err != nil {
@@ -368,11 +427,11 @@ func overrides(m map[string]any) (map[string]any, error) {
 
 // decideBatch answers a list of requests with a list of answers, in order.
 // A request that cannot be decided gets an error object in its place.
-func (in *installed) decideBatch(r *http.Request, body, out []byte) ([]byte, error) {
+func (in *installed) decideBatch(r *http.Request, dec *jsonenc.Decoder, body, out []byte) ([]byte, error) {
 	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
 		return nil, errors.New(`the batch must be a JSON array of requests, each {"message": ..., "direction": ...}`)
 	}
-	v, err := decodeBody(body)
+	v, err := decodeBody(dec, body)
 	if err != nil {
 		return nil, fmt.Errorf("the batch is not valid JSON: %w", err)
 	}

@@ -3,6 +3,8 @@ package rethink
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/verdict-policy/verdict/internal/jsonenc"
 )
 
 // A forwarded message that no obligation changed differs from the one
@@ -54,6 +56,69 @@ func locate(body []byte) rawMessage {
 			rm.authStart, rm.authEnd = as, ae
 		} else {
 			rm.bodyOpen = bs + 1
+		}
+	default:
+		return rm // null body: encode normally
+	}
+	rm.ok = true
+	return rm
+}
+
+// maxSplicedKeys is the most keys locate follows in one object.
+const maxSplicedKeys = 32
+
+// locateDecoded is locate over a request body that dec has just decoded,
+// reading the spans dec recorded instead of scanning the body again. It
+// accepts and rejects what locate does.
+func locateDecoded(body []byte, dec *jsonenc.Decoder) rawMessage {
+	var rm rawMessage
+	objs, members := dec.Objects(), dec.Members()
+	// plain is what locate needs of an object on the way: keys without
+	// escapes, none twice, not too many.
+	plain := func(o *jsonenc.Object) bool {
+		return !o.EscapedKeys && !o.Repeated && o.Members <= maxSplicedKeys
+	}
+	// value finds the value of key in object i, and the object it is when
+	// it is one.
+	value := func(i int, key string) (start, end, obj int, found bool) {
+		obj = -1
+		for _, m := range members {
+			if m.Object == i && m.Key == key {
+				start, end, found = m.Start, m.End, true
+			}
+		}
+		if found && body[start] == '{' {
+			for j := i + 1; j < len(objs); j++ {
+				if objs[j].Start == start {
+					obj = j
+					break
+				}
+			}
+		}
+		return start, end, obj, found
+	}
+	if len(objs) == 0 || objs[0].Depth != 0 || !plain(&objs[0]) {
+		return rm
+	}
+	start, end, mi, found := value(0, "message")
+	if !found || mi < 0 || !plain(&objs[mi]) || !dec.ValidUTF8() && !utf8.Valid(body[start:end]) {
+		return rm
+	}
+	rm.data = body[start:end]
+	rm.authStart, rm.bodyOpen, rm.end = -1, -1, -1
+	bs, _, bi, found := value(mi, "body")
+	switch {
+	case !found:
+		rm.end = len(rm.data) - 1
+	case bi >= 0:
+		if !plain(&objs[bi]) {
+			return rm
+		}
+		as, ae, _, hasAuth := value(bi, "auth")
+		if hasAuth {
+			rm.authStart, rm.authEnd = as-start, ae-start
+		} else {
+			rm.bodyOpen = bs - start + 1
 		}
 	default:
 		return rm // null body: encode normally

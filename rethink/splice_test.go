@@ -1,7 +1,10 @@
 package rethink
 
 import (
+	"reflect"
 	"testing"
+
+	"github.com/verdict-policy/verdict/internal/jsonenc"
 )
 
 // spliceAgrees checks that the message copied from body with body.auth
@@ -10,6 +13,13 @@ import (
 func spliceAgrees(t *testing.T, body []byte, auth bool) bool {
 	t.Helper()
 	rm := locate(body)
+	var dec jsonenc.Decoder
+	dec.Depth = 2
+	if _, err := dec.Decode(body); err == nil {
+		if got := locateDecoded(body, &dec); got.ok != rm.ok || rm.ok && !reflect.DeepEqual(got, rm) {
+			t.Fatalf("%q: locateDecoded %+v, locate %+v", body, got, rm)
+		}
+	}
 	if !rm.ok {
 		return false
 	}
