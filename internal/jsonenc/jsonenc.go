@@ -6,6 +6,15 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
+// plainASCII tells which bytes a JSON string holds as they are: ASCII
+// but for control characters, quote and backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string, quoted as encoding/json does
 // without HTML escaping: control characters escaped, invalid UTF-8
 // replaced by U+FFFD, U+2028 and U+2029 escaped.
@@ -13,6 +22,14 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Most strings are plain ASCII: skip over it a byte at a time with
+		// one table look-up each.
+		for i < len(s) && plainASCII[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

@@ -110,3 +110,12 @@ func FuzzDecoder(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAppendString(b *testing.B) {
+	s := "hyperty-catalogue://catalogue.hjiang-rethink.com/.well-known/hyperty/Connector"
+	buf := make([]byte, 0, 256)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = AppendString(buf[:0], s)
+	}
+}
