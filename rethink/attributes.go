@@ -31,6 +31,9 @@ type attributes struct {
 	srcLooked, dstLooked bool
 	src, dst             []*decodedEntry
 	srcErr, dstErr       error
+	// Room for the registry entries of a few look-ups, so that the usual
+	// handful needs no allocation.
+	srcBuf, dstBuf, userBuf [4]*decodedEntry
 }
 
 // reset points a at a new message.
@@ -67,6 +70,37 @@ func str(s string) any {
 	return s
 }
 
+// boxedWords are the values of msgType and of the schemes of the
+// vocabulary's addresses, boxed once so that returning them allocates
+// nothing.
+var boxedWords = func() map[string]any {
+	m := map[string]any{}
+	for _, w := range [...]string{typeRegistration, typeAddressAllocation, typeDiscovery, typeGlobalRegistry,
+		typeIdentityManagement, typeSubscription, typeDataSync, typeP2PConnection,
+		"runtime", "hyperty", "hyperty-runtime", "domain", "domain-idp", "user", "connection", "comm", "ctxt",
+		"hyperty-catalogue", "global", "context"} {
+		m[w] = w
+	}
+	return m
+}()
+
+// word is str for values that are mostly among boxedWords.
+func word(s string) any {
+	if v, ok := boxedWords[s]; ok {
+		return v
+	}
+	return str(s)
+}
+
+// domainOf is str(h) for the host of an address, without allocating when
+// it is the node's own domain.
+func (a *attributes) domainOf(h string) any {
+	if h == a.e.domainName {
+		return a.e.domain
+	}
+	return str(h)
+}
+
 // Attribute implements pdl.Attributes over the message.
 func (a *attributes) Attribute(name string) (any, error) {
 	if a.over != nil {
@@ -76,7 +110,7 @@ func (a *attributes) Attribute(name string) (any, error) {
 	}
 	switch name {
 	case "msgType":
-		return str(classify(a.from, a.to)), nil
+		return word(classify(a.from, a.to)), nil
 	case "actType":
 		return a.msg["type"], nil
 	case "msgId":
@@ -91,13 +125,13 @@ func (a *attributes) Attribute(name string) (any, error) {
 		}
 		return ingressValue, nil
 	case "srcScheme":
-		return str(scheme(a.from)), nil
+		return word(scheme(a.from)), nil
 	case "dstScheme":
-		return str(scheme(a.to)), nil
+		return word(scheme(a.to)), nil
 	case "srcSPDomain":
-		return str(host(a.from)), nil
+		return a.domainOf(host(a.from)), nil
 	case "dstSPDomain":
-		return str(host(a.to)), nil
+		return a.domainOf(host(a.to)), nil
 	case "srcHyperty":
 		return hyperty(a.from), nil
 	case "dstHyperty":
@@ -202,13 +236,13 @@ func (a *attributes) identityUsername() (string, bool) {
 func (a *attributes) entries(u string, src bool) ([]*decodedEntry, error) {
 	if src {
 		if !a.srcLooked {
-			a.src, a.srcErr = a.e.registrations(a.ctx, base(u))
+			a.src, a.srcErr = a.e.registrations(a.ctx, base(u), a.srcBuf[:0])
 			a.srcLooked = true
 		}
 		return a.src, a.srcErr
 	}
 	if !a.dstLooked {
-		a.dst, a.dstErr = a.e.registrations(a.ctx, base(u))
+		a.dst, a.dstErr = a.e.registrations(a.ctx, base(u), a.dstBuf[:0])
 		a.dstLooked = true
 	}
 	return a.dst, a.dstErr
@@ -288,7 +322,7 @@ func (a *attributes) userRegistries() (any, error) {
 	if !ok || user == "" {
 		return nil, nil
 	}
-	es, err := a.e.registrations(a.ctx, user)
+	es, err := a.e.registrations(a.ctx, user, a.userBuf[:0])
 	if err != nil {
 		return nil, err
 	}

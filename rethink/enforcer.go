@@ -310,12 +310,25 @@ func (e *Enforcer) learn(a *attributes) error {
 const pendingTTL = time.Minute
 
 func (e *Enforcer) remember(a *attributes, entry RegistryEntry) error {
-	data := entry.encode(make([]byte, 0, 512))
-	if err := e.state.TablePut(a.ctx, pendingTable, pendingKey(a.from, a.msg["id"]), data, pendingTTL); err != nil {
+	buf := entryBuffers.Get().(*[]byte)
+	data := entry.encode((*buf)[:0])
+	err := e.state.TablePut(a.ctx, pendingTable, pendingKey(a.from, a.msg["id"]), data, pendingTTL)
+	if cap(data) <= maxPooledEntry {
+		*buf = data
+		entryBuffers.Put(buf)
+	}
+	if err != nil {
 		return fmt.Errorf("pending registrations: %w", err)
 	}
 	return nil
 }
+
+// entryBuffers hold encoded registry entries on their way to the state,
+// which copies them.
+var entryBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledEntry keeps an unusually big entry's buffer out of the pool.
+const maxPooledEntry = 4 << 10
 
 // isOK reports whether a response code means success (2xx).
 func isOK(code any) bool {

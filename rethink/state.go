@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/verdict-policy/verdict/internal/jsonenc"
 )
 
 // State is the shared state the enforcer reads and feeds: sliding-window
@@ -24,7 +26,8 @@ type State interface {
 	AddEvent(ctx context.Context, key string, window time.Duration) (int64, error)
 	// CountEvents returns how many events key had in the last window.
 	CountEvents(ctx context.Context, key string, window time.Duration) (int64, error)
-	// TablePut stores value under key in table; it expires after ttl (> 0).
+	// TablePut stores a copy of value under key in table; it expires after
+	// ttl (> 0). The caller may reuse value once TablePut returns.
 	TablePut(ctx context.Context, table, key string, value []byte, ttl time.Duration) error
 	// TableGet returns the entry's value and whether it exists.
 	TableGet(ctx context.Context, table, key string) ([]byte, bool, error)
@@ -78,16 +81,29 @@ func (e RegistryEntry) encode(b []byte) []byte {
 	// The lists come from a decoded message: plain values that always
 	// encode.
 	if len(e.Resources) > 0 {
-		b, _ = appendJSON(append(b, `,"resources":`...), e.Resources)
+		b = appendList(append(b, `,"resources":`...), e.Resources)
 	}
 	if len(e.DataSchemes) > 0 {
-		b, _ = appendJSON(append(b, `,"dataSchemes":`...), e.DataSchemes)
+		b = appendList(append(b, `,"dataSchemes":`...), e.DataSchemes)
 	}
 	b = appendField(b, `,"status":`, e.Status)
 	if e.Expires != 0 {
 		b = strconv.AppendInt(append(b, `,"expires":`...), e.Expires, 10)
 	}
 	return append(b, '}')
+}
+
+// appendList appends the JSON form of a decoded list, element by
+// element, so that the list is not boxed.
+func appendList(b []byte, l []any) []byte {
+	b = append(b, '[')
+	for i, v := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b, _ = jsonenc.AppendValue(b, v)
+	}
+	return append(b, ']')
 }
 
 // appendField appends a string field, prefix holding its name, unless v
@@ -174,7 +190,8 @@ func putRegistration(ctx context.Context, st State, e RegistryEntry) error {
 
 // registrations returns the live entries whose user, hyperty or runtime is
 // addr, ordered by hyperty address so that "the first entry" is stable.
-func (e *Enforcer) registrations(ctx context.Context, addr string) ([]*decodedEntry, error) {
+// They are appended to buf[:0], which may spare an allocation.
+func (e *Enforcer) registrations(ctx context.Context, addr string, buf []*decodedEntry) ([]*decodedEntry, error) {
 	all, err := e.state.TableAll(ctx, registryPrefix+addr)
 	if err != nil {
 		return nil, fmt.Errorf("registry cache: %w", err)
@@ -182,7 +199,7 @@ func (e *Enforcer) registrations(ctx context.Context, addr string) ([]*decodedEn
 	if len(all) == 0 {
 		return nil, nil
 	}
-	out := make([]*decodedEntry, 0, len(all))
+	out := buf[:0]
 	for key, data := range all {
 		d, err := e.decoded.decode(data)
 		if err != nil {
