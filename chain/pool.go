@@ -111,3 +111,14 @@ func (c *Context) Release() {
 	*c = Context{pool: p, values: values, private: private}
 	contextPool.Put(c)
 }
+
+// EmptyResponseHeader returns an empty header map for the response: the
+// Context's pooled one, cleared, when it came from AcquireContext, else a
+// new one. The gateway reads the upstream's response header into it.
+func (c *Context) EmptyResponseHeader() http.Header {
+	if c.pool == nil {
+		return make(http.Header)
+	}
+	clear(c.pool.respHdr)
+	return c.pool.respHdr
+}

@@ -33,6 +33,10 @@ type pconn struct {
 	br    *bufio.Reader
 	bw    *bufio.Writer
 	since time.Time // when it went idle
+
+	// Reused by every exchange on the connection.
+	head headScratch
+	body framedBody
 }
 
 const connBufferSize = 16 << 10
@@ -85,11 +89,11 @@ func (p *connPool) closeIdle() {
 func (p *connPool) CloseIdleConnections() { p.closeIdle() }
 
 // RoundTrip sends req on a pooled connection and reads the response
-// header; the response body reads from the connection, which goes back to
-// the pool when the body has been read to its end. A request without a
-// body that fails on a reused connection (the upstream closed it while it
-// sat idle) is tried once more on a new one.
-func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
+// header into hdr; the response body reads from the connection, which
+// goes back to the pool when the body has been read to its end. A request
+// without a body that fails on a reused connection (the upstream closed
+// it while it sat idle) is tried once more on a new one.
+func (p *connPool) RoundTrip(req *http.Request, hdr http.Header) (*http.Response, error) {
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := p.get(ctx)
@@ -99,7 +103,7 @@ func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The client going away interrupts the exchange, as with
 		// http.Transport.
 		stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(time.Unix(1, 0)) })
-		resp, err := p.exchange(pc, req)
+		resp, err := p.exchange(pc, req, hdr)
 		if err != nil {
 			stop()
 			pc.conn.Close()
@@ -117,15 +121,12 @@ func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (p *connPool) exchange(pc *pconn, req *http.Request) (*http.Response, error) {
-	if err := req.Write(pc.bw); err != nil {
-		return nil, err
-	}
-	if err := pc.bw.Flush(); err != nil {
+func (p *connPool) exchange(pc *pconn, req *http.Request, hdr http.Header) (*http.Response, error) {
+	if err := writeRequest(pc.bw, req); err != nil {
 		return nil, err
 	}
 	for {
-		resp, err := http.ReadResponse(pc.br, req)
+		resp, err := readResponseHead(pc.br, req, hdr, &pc.head, &pc.body)
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +148,7 @@ func retryable(err error) bool {
 // pooledBody is a response body that hands its connection back to the
 // pool once read to the end, and closes it otherwise.
 type pooledBody struct {
-	rc   io.ReadCloser
+	rc   io.ReadCloser // nil for a response without a body
 	pc   *pconn
 	pool *connPool
 	stop func() bool
@@ -157,6 +158,10 @@ type pooledBody struct {
 
 func (b *pooledBody) Read(p []byte) (int, error) {
 	if b.done {
+		return 0, io.EOF
+	}
+	if b.rc == nil { // a response without a body
+		b.finish(true)
 		return 0, io.EOF
 	}
 	n, err := b.rc.Read(p)

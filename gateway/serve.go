@@ -189,8 +189,9 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	out.Header["X-Real-Ip"] = []string{ctx.ClientIP}
 
 	tr := g.transports.get(target.Scheme, target.Host, timeouts)
+	hdr := ctx.EmptyResponseHeader()
 	start := time.Now()
-	resp, err := tr.RoundTrip(out)
+	resp, err := tr.RoundTrip(out, hdr)
 	sm.wait.Observe(time.Since(start).Seconds())
 	for attempt := 1; g.retryable(ctx, out, resp, err, attempt); attempt++ {
 		if resp != nil {
@@ -217,7 +218,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 			tr = g.transports.get(target.Scheme, target.Host, timeouts)
 		}
 		start = time.Now()
-		resp, err = tr.RoundTrip(out)
+		resp, err = tr.RoundTrip(out, hdr)
 		sm.wait.Observe(time.Since(start).Seconds())
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/verdict-policy/verdict/chain"
@@ -20,10 +21,19 @@ type transports struct {
 	m  map[transportKey]roundTripper
 }
 
-// roundTripper is http.Transport or the gateway's own connPool.
+// roundTripper is the gateway's own connPool, or http.Transport for TLS.
+// RoundTrip may read the response header into hdr, which must be empty
+// and not shared; the response's Header is the map to use.
 type roundTripper interface {
-	RoundTrip(*http.Request) (*http.Response, error)
+	RoundTrip(req *http.Request, hdr http.Header) (*http.Response, error)
 	CloseIdleConnections()
+}
+
+// stdTransport is an http.Transport as a roundTripper.
+type stdTransport struct{ *http.Transport }
+
+func (t stdTransport) RoundTrip(req *http.Request, _ http.Header) (*http.Response, error) {
+	return t.Transport.RoundTrip(req)
 }
 
 type transportKey struct {
@@ -80,7 +90,7 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) roundTripper {
 	if t.Read > 0 && t.Read < idle {
 		idle = t.Read
 	}
-	tr = &http.Transport{
+	tr = stdTransport{&http.Transport{
 		Proxy: nil, // the gateway talks to its upstreams directly
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, network, addr)
@@ -100,7 +110,7 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) roundTripper {
 		DisableCompression:    true, // pass the client's Accept-Encoding through
 		WriteBufferSize:       16 << 10,
 		ReadBufferSize:        16 << 10,
-	}
+	}}
 	ts.m[k] = tr
 	return tr
 }
@@ -117,15 +127,21 @@ func (ts *transports) closeIdle() {
 // deadlineConn gives every read and write on an upstream connection its
 // own deadline, as nginx's proxy_read_timeout and proxy_send_timeout do:
 // the time allowed between two successive operations, not for the whole
-// response, so long streams are fine while they keep moving.
+// response, so long streams are fine while they keep moving. A deadline is
+// moved only once it has fallen a sixteenth of its timeout behind, since
+// moving one costs more than the read or write it guards; so an operation
+// gets between fifteen sixteenths of its timeout and all of it.
 type deadlineConn struct {
 	net.Conn
 	read, send time.Duration
+	// The deadlines set, in Unix nanoseconds: http.Transport reads and
+	// writes a connection from two goroutines.
+	readAt, sendAt atomic.Int64
 }
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
 	if c.read > 0 {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.read)); err != nil {
+		if err := c.moveRead(time.Now()); err != nil {
 			return 0, err
 		}
 	}
@@ -139,15 +155,30 @@ func (c *deadlineConn) Write(p []byte) (int, error) {
 	if c.send > 0 || c.read > 0 {
 		now := time.Now()
 		if c.send > 0 {
-			if err := c.Conn.SetWriteDeadline(now.Add(c.send)); err != nil {
-				return 0, err
+			if want := now.Add(c.send); want.UnixNano()-c.sendAt.Load() > int64(c.send/16) {
+				if err := c.Conn.SetWriteDeadline(want); err != nil {
+					return 0, err
+				}
+				c.sendAt.Store(want.UnixNano())
 			}
 		}
 		if c.read > 0 {
-			if err := c.Conn.SetReadDeadline(now.Add(c.read)); err != nil {
+			if err := c.moveRead(now); err != nil {
 				return 0, err
 			}
 		}
 	}
 	return c.Conn.Write(p)
+}
+
+func (c *deadlineConn) moveRead(now time.Time) error {
+	want := now.Add(c.read)
+	if want.UnixNano()-c.readAt.Load() <= int64(c.read/16) {
+		return nil
+	}
+	if err := c.Conn.SetReadDeadline(want); err != nil {
+		return err
+	}
+	c.readAt.Store(want.UnixNano())
+	return nil
 }
