@@ -318,12 +318,26 @@ func parseStatusLine(line []byte, resp *http.Response) error {
 	} else {
 		resp.Proto = "HTTP/1.1"
 	}
-	resp.Status = strconv.Itoa(code)
-	if text := http.StatusText(code); text != "" {
-		resp.Status = resp.Status + " " + text
+	if code < len(statusLines) {
+		resp.Status = statusLines[code]
+	} else {
+		resp.Status = strconv.Itoa(code)
 	}
 	return nil
 }
+
+// statusLines holds Response.Status for the codes 100 to 599, so that
+// setting it allocates nothing.
+var statusLines = func() []string {
+	out := make([]string, 600)
+	for code := 100; code < len(out); code++ {
+		out[code] = strconv.Itoa(code)
+		if text := http.StatusText(code); text != "" {
+			out[code] += " " + text
+		}
+	}
+	return out
+}()
 
 // readLine returns the next line without its CRLF (or LF). The line is
 // only valid until the next read from br.

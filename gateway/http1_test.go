@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -77,6 +78,9 @@ func TestReadResponseHead(t *testing.T) {
 			resp, body, rest, err := parse(t, tc.method, tc.raw)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if want := fmt.Sprint(tc.status); !strings.HasPrefix(resp.Status, want) {
+				t.Errorf("Status %q, want it to start with %s", resp.Status, want)
 			}
 			if resp.StatusCode != tc.status || resp.ContentLength != tc.length || resp.Close != tc.close {
 				t.Errorf("status %d length %d close %v, want %d %d %v", resp.StatusCode, resp.ContentLength, resp.Close, tc.status, tc.length, tc.close)
