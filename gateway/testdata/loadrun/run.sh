@@ -4,7 +4,8 @@
 # GOMAXPROCS=1), wrk runs on core 1. After a warm-up, wrk goes round the
 # upstream directly, the ReverseProxy and the gateway, three runs of each,
 # and the ratios of the medians to direct are printed. Every run is bounded
-# (DURATION seconds) and stays on 127.0.0.1.
+# (DURATION seconds) and stays on 127.0.0.1. The gateway runs with the
+# garbage collector target `verdict serve` picks unless GATEWAY_GOGC is set.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 DURATION=${DURATION:-10}
@@ -18,7 +19,7 @@ go build -o "$tmp/benchupstream" ./gateway/internal/benchupstream
 
 GOMAXPROCS=1 taskset -c 0 "$tmp/benchupstream" -addr 127.0.0.1:9190 & pids+=($!)
 GOMAXPROCS=1 taskset -c 0 "$tmp/benchupstream" -addr 127.0.0.1:9191 -reverse-proxy http://127.0.0.1:9190 & pids+=($!)
-GOMAXPROCS=1 GOGC=${GATEWAY_GOGC:-100} taskset -c 0 "$tmp/verdict" serve --config gateway/testdata/loadrun/gateway.yaml --log-level warn & pids+=($!)
+GOMAXPROCS=1 GOGC=${GATEWAY_GOGC:-} taskset -c 0 "$tmp/verdict" serve --config gateway/testdata/loadrun/gateway.yaml --log-level warn & pids+=($!)
 for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:8190/v2/x && break; sleep 0.1; done
 
 direct=http://127.0.0.1:9190/api/items
