@@ -307,22 +307,20 @@ func (d *jsonDecoder) float() (float64, error) {
 func (d *jsonDecoder) string() (string, error) {
 	d.pos++ // "
 	start := d.pos
-	// The common case: no escapes, plain UTF-8.
-	for p := start; p < len(d.data); p++ {
-		c := d.data[p]
-		if c == '"' {
-			d.pos = p + 1
-			if d.r != nil {
-				return d.r.src[start:p], nil
-			}
-			return intern(d.data[start:p]), nil
+	// The common case: no escapes, plain ASCII.
+	p := start
+	for p < len(d.data) && plainASCII[d.data[p]] {
+		p++
+	}
+	if p < len(d.data) && d.data[p] == '"' {
+		d.pos = p + 1
+		if d.r != nil {
+			return d.r.src[start:p], nil
 		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
+		return intern(d.data[start:p]), nil
 	}
 	var out []byte
-	p := start
+	p = start
 	for {
 		if p >= len(d.data) {
 			return "", ErrEnd

@@ -88,9 +88,9 @@ func (r *Decoder) Reset() {
 	}
 	clear(r.used)
 	r.used = r.used[:0]
-	clear(r.objects)
+	// The records are overwritten by the next document; until then they
+	// only hold pooled maps and slices of the last input.
 	r.objects = r.objects[:0]
-	clear(r.members)
 	r.members = r.members[:0]
 	r.src = ""
 	r.invalidUTF8 = false
