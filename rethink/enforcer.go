@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/verdict-policy/verdict/internal/jsonenc"
 	"github.com/verdict-policy/verdict/pdl"
 )
 
@@ -153,6 +155,8 @@ type Result struct {
 	// Error says why a permitted message was blocked anyway (an obligation
 	// that cannot be applied) or why the decision is indeterminate.
 	Error string
+
+	reply replyTo // what Reply is made from
 }
 
 // Decide checks msg travelling in direction dir and returns what to do with
@@ -167,8 +171,16 @@ func (e *Enforcer) Decide(ctx context.Context, msg Message, dir Direction) Resul
 // authenticated user), or a what-if query. Names outside the vocabulary
 // are never read.
 func (e *Enforcer) DecideWith(ctx context.Context, msg Message, dir Direction, attrs map[string]any) Result {
+	r := e.decide(ctx, msg, dir, attrs)
+	r.Reply = e.replyMessage(r.reply)
+	return r
+}
+
+// decide is DecideWith leaving Reply to be made from r.reply: the HTTP
+// handler writes the reply's JSON from its parts.
+func (e *Enforcer) decide(ctx context.Context, msg Message, dir Direction, attrs map[string]any) Result {
 	if err := msg.Validate(); err != nil {
-		return Result{Invalid: err.Error(), Reply: e.reply(msg, 400, err.Error())}
+		return Result{Invalid: err.Error(), reply: e.reply(msg, 400, err.Error())}
 	}
 	a := e.pool.Get().(*attributes)
 	a.reset(e, ctx, msg, dir, attrs)
@@ -183,12 +195,14 @@ func (e *Enforcer) DecideWith(ctx context.Context, msg Message, dir Direction, a
 // Explain is DecideWith with the decision's trace filled in.
 func (e *Enforcer) Explain(ctx context.Context, msg Message, dir Direction, attrs map[string]any) Result {
 	if err := msg.Validate(); err != nil {
-		return Result{Invalid: err.Error(), Reply: e.reply(msg, 400, err.Error())}
+		return Result{Invalid: err.Error(), Reply: e.replyMessage(e.reply(msg, 400, err.Error()))}
 	}
 	a := new(attributes)
 	a.reset(e, ctx, msg, dir, attrs)
 	a.record()
-	return e.enforce(a, e.doc.Explain(a))
+	r := e.enforce(a, e.doc.Explain(a))
+	r.Reply = e.replyMessage(r.reply)
+	return r
 }
 
 // enforce turns decision d about a's message into a Result.
@@ -198,22 +212,22 @@ func (e *Enforcer) enforce(a *attributes, d pdl.Decision) Result {
 	case pdl.Permit:
 		if err := e.apply(a, d.Obligations); err != nil {
 			r.Error = err.Error()
-			r.Reply = e.reply(a.msg, 403, "the message was permitted, but an obligation could not be applied")
+			r.reply = e.reply(a.msg, 403, "the message was permitted, but an obligation could not be applied")
 			e.log.Warn("rethink: blocked a permitted message", "path", d.Path, "error", err)
 			return r
 		}
 		e.forward(a, &r, true)
 	case pdl.Deny:
-		r.Reply = e.reply(a.msg, 403, "["+d.Path+"] determined to deny."+info(d.Advice))
+		r.reply = e.reply(a.msg, 403, "["+d.Path+"] determined to deny."+info(d.Advice))
 	case pdl.NotApplicable:
 		if e.defaultBehavior {
 			e.forward(a, &r, false)
 			return r
 		}
-		r.Reply = e.reply(a.msg, 403, "no policy applies to the message and the node blocks it by default."+info(d.Advice))
+		r.reply = e.reply(a.msg, 403, "no policy applies to the message and the node blocks it by default."+info(d.Advice))
 	default:
 		r.Error = d.Error
-		r.Reply = e.reply(a.msg, 403, "the policy could not be evaluated, so the message is blocked.")
+		r.reply = e.reply(a.msg, 403, "the policy could not be evaluated, so the message is blocked.")
 		e.log.Warn("rethink: indeterminate decision", "path", d.Path, "error", d.Error, "from", a.from, "to", a.to)
 	}
 	return r
@@ -247,19 +261,64 @@ func info(advice []pdl.Obligation) string {
 	return b.String()
 }
 
-// reply builds the error response to the sender of msg, or nil when msg
-// names no sender.
-func (e *Enforcer) reply(msg Message, code int, reason string) Message {
+// replyTo is the error response to the sender of a blocked message, as
+// its parts; ok is false when the message names no sender to answer.
+type replyTo struct {
+	ok     bool
+	id     any
+	to     string
+	code   int
+	reason string
+}
+
+// reply returns the parts of the error response to the sender of msg.
+func (e *Enforcer) reply(msg Message, code int, reason string) replyTo {
 	from, _ := msg["from"].(string)
 	if from == "" {
+		return replyTo{}
+	}
+	return replyTo{ok: true, id: msg["id"], to: from, code: code, reason: reason}
+}
+
+// replyMessage builds the error response from its parts, or nil.
+func (e *Enforcer) replyMessage(p replyTo) Message {
+	if !p.ok {
 		return nil
 	}
 	if e.compatible {
-		return Message{"id": msg["id"], "type": "response", "from": "PolicyEngine", "to": from,
-			"body": map[string]any{"code": "error", "desc": reason}}
+		return Message{"id": p.id, "type": "response", "from": "PolicyEngine", "to": p.to,
+			"body": map[string]any{"code": "error", "desc": p.reason}}
 	}
-	return Message{"id": msg["id"], "type": "response", "from": e.policyEngine, "to": from,
-		"body": map[string]any{"code": code, "description": reason}}
+	return Message{"id": p.id, "type": "response", "from": e.policyEngine, "to": p.to,
+		"body": map[string]any{"code": p.code, "description": p.reason}}
+}
+
+// appendReply appends the JSON of the error response with parts p, as
+// appendMessage would append replyMessage(p): keys in sorted order.
+func (e *Enforcer) appendReply(b []byte, p replyTo) ([]byte, error) {
+	if !p.ok {
+		return append(b, "null"...), nil
+	}
+	from := e.policyEngine
+	if e.compatible {
+		from = "PolicyEngine"
+		b = append(b, `{"body":{"code":"error","desc":`...)
+	} else {
+		b = append(b, `{"body":{"code":`...)
+		b = strconv.AppendInt(b, int64(p.code), 10)
+		b = append(b, `,"description":`...)
+	}
+	b = jsonenc.AppendString(b, p.reason)
+	b = append(b, `},"from":`...)
+	b = jsonenc.AppendString(b, from)
+	b = append(b, `,"id":`...)
+	b, err := jsonenc.AppendValue(b, p.id)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, `,"to":`...)
+	b = jsonenc.AppendString(b, p.to)
+	return append(b, `,"type":"response"}`...), nil
 }
 
 // learn feeds the registry cache from a message being forwarded: a

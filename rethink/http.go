@@ -243,6 +243,11 @@ type Answer struct {
 	Error string `json:"error,omitempty"`
 	// Trace is the decision's explanation, when asked for.
 	Trace []pdl.Step `json:"trace,omitempty"`
+
+	// Set instead of Reply by the handler, which writes the reply's JSON
+	// from its parts.
+	reply    replyTo
+	enforcer *Enforcer
 }
 
 var noObligations = []pdl.Obligation{}
@@ -389,12 +394,15 @@ func (in *installed) answer(r *http.Request, req *request, out []byte, raw *rawM
 	if req.explain {
 		res = in.e.Explain(r.Context(), req.message, req.direction, req.attributes)
 	} else {
-		res = in.e.DecideWith(r.Context(), req.message, req.direction, req.attributes)
+		res = in.e.decide(r.Context(), req.message, req.direction, req.attributes)
 	}
 	if in.metrics != nil {
 		in.metrics.observe(req.direction, &res, time.Since(start))
 	}
 	a := NewAnswer(res)
+	if a.Reply == nil && res.reply.ok {
+		a.reply, a.enforcer = res.reply, in.e
+	}
 	if raw != nil && (!raw.ok || !res.Forward || len(res.Decision.Obligations) > 0) {
 		raw = nil
 	}
@@ -485,7 +493,11 @@ func appendAnswer(b []byte, a Answer, raw *rawMessage) ([]byte, error) {
 		return b, err
 	}
 	b = append(b, `,"reply":`...)
-	if b, err = appendMessage(b, a.Reply); err != nil {
+	if a.Reply == nil && a.enforcer != nil {
+		if b, err = a.enforcer.appendReply(b, a.reply); err != nil {
+			return b, err
+		}
+	} else if b, err = appendMessage(b, a.Reply); err != nil {
 		return b, err
 	}
 	if a.Error != "" {

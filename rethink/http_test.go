@@ -274,26 +274,74 @@ func (*rewindBody) Close() error { return nil }
 // building the request and recording the response: one request and one
 // writer are reused, so only the handler's own work and allocations show.
 func BenchmarkHTTPDecideHandler(b *testing.B) {
-	e, _, _ := pcpPack(b)
-	h := NewHandler(nil)
-	h.Install(e, HandlerLimits{})
-	body := `{"direction": "ingress", "message": {"id": 32, "type": "update",
+	pack, _, _ := pcpPack(b)
+	seed, err := New(compile(b, seedRules), Config{Domain: "hjiang-rethink.com"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		e    *Enforcer
+		body string
+	}{
+		{"update_forwarded", pack, `{"direction": "ingress", "message": {"id": 32, "type": "update",
 	  "from": "connection://hjiang-rethink.com/e8fef4d4-88c7-4c59-b01a-8322356ae8e9",
 	  "to": "connection://hjiang-rethink.com/e8fef4d4-88c7-4c59-b01a-8322356ae8e9/changes",
 	  "body": {"version": 26, "source": "hyperty://hjiang-rethink.com/6a54377c-b292-4287-9a83-039b0ad77b31",
 	    "attribute": "status", "value": "checking", "auth": true,
-	    "identity": {"userProfile": {"username": "he.johen@gmail.com"}, "idp": "google.com", "assertion": "eyJ..."}}}}`
-	rb := &rewindBody{}
-	req := httptest.NewRequest(http.MethodPost, DecidePath, rb)
-	req.ContentLength = int64(len(body))
-	w := &handlerOnlyWriter{hdr: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		rb.Reset(body)
-		clear(w.hdr)
-		h.ServeHTTP(w, req)
+	    "identity": {"userProfile": {"username": "he.johen@gmail.com"}, "idp": "google.com", "assertion": "eyJ..."}}}}`},
+		// The seed's rules against an address allocation they do not
+		// cover: blocked by default, answered with a reply.
+		{"allocation_blocked_seed", seed, `{"direction": "ingress", "message": {"id": 7, "type": "create",
+	  "from": "runtime://hjiang-rethink.com/0908bd/registry/allocation",
+	  "to": "domain://msg-node.hjiang-rethink.com/address-allocation", "body": {"value": {"number": 1}}}}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := NewHandler(nil)
+			h.Install(bc.e, HandlerLimits{})
+			rb := &rewindBody{}
+			req := httptest.NewRequest(http.MethodPost, DecidePath, rb)
+			req.ContentLength = int64(len(bc.body))
+			w := &handlerOnlyWriter{hdr: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				rb.Reset(bc.body)
+				clear(w.hdr)
+				h.ServeHTTP(w, req)
+			}
+			if w.status != 200 {
+				b.Fatalf("status %d", w.status)
+			}
+		})
 	}
-	if w.status != 200 {
-		b.Fatalf("status %d", w.status)
+}
+
+// TestAppendReplyMatchesMessage holds the handler's direct encoding of a
+// reply to the generic encoding of the reply message the Go API returns.
+func TestAppendReplyMatchesMessage(t *testing.T) {
+	for _, compatible := range []bool{false, true} {
+		e, err := New(compile(t, seedRules), Config{Domain: "hjiang-rethink.com", CompatibleReply: compatible})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []replyTo{
+			{},
+			{ok: true, id: 7.0, to: "runtime://a.com/1", code: 403, reason: "no policy applies"},
+			{ok: true, id: "x-1", to: "hyperty://a.com/\"q\"", code: 400, reason: "bad <message> & \u2028"},
+			{ok: true, id: nil, to: "", code: 403, reason: ""},
+			{ok: true, id: map[string]any{"n": 1.5}, to: "t", code: 403, reason: "r"},
+		} {
+			got, err := e.appendReply(nil, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := appendMessage(nil, e.replyMessage(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("compatible %v, %+v:\n got %s\nwant %s", compatible, p, got, want)
+			}
+		}
 	}
 }
