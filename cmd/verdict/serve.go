@@ -111,7 +111,7 @@ func newLogger(out *logbuf.Writer, level, format string) (*slog.Logger, error) {
 	var h slog.Handler
 	switch format {
 	case "text":
-		h = slog.NewTextHandler(out, opts)
+		h = logbuf.NewTextHandler(out, lv)
 	case "json":
 		h = slog.NewJSONHandler(out, opts)
 	default:

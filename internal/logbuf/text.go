@@ -1,0 +1,239 @@
+package logbuf
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// TextHandler writes records in the format of slog.TextHandler, line for
+// line, several times faster for the attribute kinds servers log on every
+// request (strings, numbers, booleans, durations, times). A record with
+// anything else (groups, LogValuers, errors, arbitrary values) is passed
+// to an slog.TextHandler over the same writer, so the output is the same
+// either way.
+type TextHandler struct {
+	out   *lockedWriter // shared with std and the handlers derived from this one
+	level slog.Leveler
+	std   slog.Handler // for what the fast path does not format
+	pre   []byte       // attributes from WithAttrs, formatted
+	slow  bool         // a group was opened: everything goes to std
+}
+
+// NewTextHandler returns a TextHandler writing to out, at level and above
+// (info when nil).
+func NewTextHandler(out io.Writer, level slog.Leveler) *TextHandler {
+	if level == nil {
+		level = slog.LevelInfo
+	}
+	lw := &lockedWriter{out: out}
+	return &TextHandler{
+		out:   lw,
+		level: level,
+		std:   slog.NewTextHandler(lw, &slog.HandlerOptions{Level: level}),
+	}
+}
+
+// lockedWriter serialises the lines of the fast path and of the standard
+// handler.
+type lockedWriter struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.out.Write(p)
+}
+
+// Enabled reports whether records at level are written.
+func (h *TextHandler) Enabled(_ context.Context, level slog.Level) bool {
+	return level >= h.level.Level()
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// Handle formats r and writes it as one line.
+func (h *TextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.slow || !fastRecord(r) {
+		return h.std.Handle(ctx, r)
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if !r.Time.IsZero() {
+		b = append(b, "time="...)
+		b = appendTime(b, r.Time)
+		b = append(b, ' ')
+	}
+	b = append(b, "level="...)
+	b = append(b, r.Level.String()...)
+	b = append(b, " msg="...)
+	b = appendText(b, r.Message)
+	b = append(b, h.pre...)
+	r.Attrs(func(a slog.Attr) bool {
+		b = appendAttr(b, a)
+		return true
+	})
+	b = append(b, '\n')
+	_, err := h.out.Write(b)
+	if cap(b) <= 16<<10 {
+		*bp = b
+		bufPool.Put(bp)
+	}
+	return err
+}
+
+// WithAttrs returns a handler that adds attrs to every record.
+func (h *TextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h2 := *h
+	h2.std = h.std.WithAttrs(attrs)
+	if !h.slow {
+		for _, a := range attrs {
+			if !fastAttr(a) {
+				h2.slow = true
+				break
+			}
+		}
+		if !h2.slow {
+			pre := append([]byte(nil), h.pre...)
+			for _, a := range attrs {
+				pre = appendAttr(pre, a)
+			}
+			h2.pre = pre
+		}
+	}
+	return &h2
+}
+
+// WithGroup returns a handler that qualifies later attributes with name;
+// grouped output always goes through slog.TextHandler.
+func (h *TextHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	h2 := *h
+	h2.std = h.std.WithGroup(name)
+	h2.slow = true
+	return &h2
+}
+
+func fastRecord(r slog.Record) bool {
+	ok := true
+	r.Attrs(func(a slog.Attr) bool {
+		ok = fastAttr(a)
+		return ok
+	})
+	return ok
+}
+
+func fastAttr(a slog.Attr) bool {
+	if a.Key == "" {
+		return false // dropped or inlined by the standard handler
+	}
+	switch a.Value.Kind() {
+	case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindBool, slog.KindDuration, slog.KindFloat64, slog.KindTime:
+		return true
+	}
+	return false
+}
+
+func appendAttr(b []byte, a slog.Attr) []byte {
+	b = append(b, ' ')
+	b = appendText(b, a.Key)
+	b = append(b, '=')
+	v := a.Value
+	switch v.Kind() {
+	case slog.KindString:
+		b = appendText(b, v.String())
+	case slog.KindInt64:
+		b = strconv.AppendInt(b, v.Int64(), 10)
+	case slog.KindUint64:
+		b = strconv.AppendUint(b, v.Uint64(), 10)
+	case slog.KindBool:
+		b = strconv.AppendBool(b, v.Bool())
+	case slog.KindDuration:
+		b = appendText(b, v.Duration().String())
+	case slog.KindFloat64:
+		b = strconv.AppendFloat(b, v.Float64(), 'g', -1, 64)
+	case slog.KindTime:
+		b = appendTime(b, v.Time())
+	}
+	return b
+}
+
+// appendTime writes t as slog.TextHandler does: RFC 3339 with
+// milliseconds.
+func appendTime(b []byte, t time.Time) []byte {
+	return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+}
+
+// appendText writes s bare, or quoted where slog.TextHandler quotes it.
+func appendText(b []byte, s string) []byte {
+	if needsQuoting(s) {
+		return appendQuoted(b, s)
+	}
+	return append(b, s...)
+}
+
+// appendQuoted is strconv.AppendQuote, with a fast path for printable
+// ASCII, which only needs its quotes and backslashes escaped.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		b = append(b, s[i:j]...)
+		if j < len(s) {
+			b = append(b, '\\', s[j])
+			j++
+		}
+		i = j
+	}
+	return append(b, '"')
+}
+
+// needsQuoting is slog.TextHandler's rule: empty strings, and strings
+// with spaces, '=', '"', or anything not printable.
+func needsQuoting(s string) bool {
+	if len(s) == 0 {
+		return true
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c != '\\' && (!safeASCII[c]) {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return true
+		}
+		i += size
+	}
+	return false
+}
+
+// safeASCII marks the ASCII bytes slog.TextHandler leaves bare: from '!'
+// to DEL, but for '=' and '"'.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x21; c < utf8.RuneSelf; c++ {
+		t[c] = c != '=' && c != '"'
+	}
+	return t
+}()
