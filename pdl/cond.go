@@ -648,6 +648,21 @@ func containsTest(o operand, fold bool) func(s *state, v any) bool {
 }
 
 func affixTest(prefix bool, o operand) func(s *state, v any) bool {
+	if lit, ok := text(o.lit); ok && o.ref < 0 {
+		// A literal affix, the common case: converted once, here.
+		return func(_ *state, v any) bool {
+			str, ok := v.(string)
+			if !ok {
+				if str, ok = text(v); !ok {
+					return false
+				}
+			}
+			if prefix {
+				return strings.HasPrefix(str, lit)
+			}
+			return strings.HasSuffix(str, lit)
+		}
+	}
 	return func(s *state, v any) bool {
 		str, ok := text(v)
 		if !ok {
