@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,26 +351,84 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 // front doors as they arrive.
 func (s *Server) policyHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(pdp.DecidePath, s.decide)
-	mux.Handle(pdp.PoliciesPath, s.decide)
+	patterns := map[string]http.Handler{pdp.DecidePath: s.decide, pdp.PoliciesPath: s.decide}
 	for _, d := range s.doors {
 		for _, p := range d.Patterns() {
-			mux.Handle(p, d)
+			patterns[p] = d
 		}
 	}
+	for p, h := range patterns {
+		mux.Handle(p, h)
+	}
 	mux.HandleFunc("/", reply.NotFound)
-	return unredirected{mux}
+	return newUnredirected(mux, patterns)
 }
 
 // unredirected routes requests whose path is not clean (doubled slashes,
 // dot segments) by their cleaned path instead of answering with a
 // redirect, which callers such as Pexip Infinity do not follow. The
 // handler still sees the path as it was sent.
-type unredirected struct{ mux *http.ServeMux }
+//
+// A clean path goes first through a table of the plain patterns (exact
+// paths, and subtrees ending in '/', longest first), which picks what the
+// ServeMux would pick without its general matching; anything else goes to
+// the ServeMux.
+type unredirected struct {
+	mux      *http.ServeMux
+	exact    map[string]http.Handler
+	prefixes []prefixRoute // longest first
+}
+
+type prefixRoute struct {
+	prefix string
+	h      http.Handler
+}
+
+func newUnredirected(mux *http.ServeMux, patterns map[string]http.Handler) unredirected {
+	u := unredirected{mux: mux, exact: map[string]http.Handler{}}
+	for p, h := range patterns {
+		if p == "" || p[0] != '/' || strings.ContainsAny(p, " {}") || path.Clean(p) != strings.TrimSuffix(p, "/") && p != "/" {
+			// A pattern with a method, a host or wildcards: the
+			// ServeMux alone decides.
+			return unredirected{mux: mux}
+		}
+		if strings.HasSuffix(p, "/") {
+			u.prefixes = append(u.prefixes, prefixRoute{p, h})
+		} else {
+			u.exact[p] = h
+		}
+	}
+	slices.SortFunc(u.prefixes, func(a, b prefixRoute) int { return len(b.prefix) - len(a.prefix) })
+	return u
+}
+
+// fast returns the handler of a plain pattern matching the clean path p.
+func (u unredirected) fast(p string) http.Handler {
+	if u.exact == nil {
+		return nil
+	}
+	if h, ok := u.exact[p]; ok {
+		return h
+	}
+	for _, r := range u.prefixes {
+		if strings.HasPrefix(p, r.prefix) {
+			return r.h
+		}
+	}
+	return nil
+}
 
 func (u unredirected) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	if p == "" || p[0] != '/' || (!strings.Contains(p, "//") && !strings.Contains(p, "/.")) {
+		// An escaped path (RawPath set, say %2F) is matched by the
+		// ServeMux, which reads the escaped form.
+		if r.URL.RawPath == "" && r.Method != http.MethodConnect {
+			if h := u.fast(p); h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
 		u.mux.ServeHTTP(w, r)
 		return
 	}
