@@ -66,3 +66,35 @@ func prepareDoors(doors []frontDoor, cfg *config.Config, docs []config.Document)
 		}
 	}, nil
 }
+
+// Check prepares the front doors of the policy listener for cfg and its
+// compiled documents as a start or a reload would, and installs nothing:
+// table files, password files, certificates and the documents each door
+// names are read and checked. The gateway is not among them (verdict
+// check builds its chains itself). It returns every problem.
+func Check(cfg *config.Config, docs []config.Document) error {
+	reg := prometheus.NewRegistry()
+	stores, err := newSharedStores(reg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stores.close() }()
+	deps := doorDeps{logger: slog.New(slog.DiscardHandler), registry: reg, stores: stores}
+	all, err := newDoors(deps)
+	if err != nil {
+		return err
+	}
+	doors := all[:0]
+	for _, d := range all {
+		if _, gw := d.(*gatewayDoor); !gw {
+			doors = append(doors, d)
+		}
+	}
+	_, err = prepareDoors(doors, cfg, docs)
+	for _, d := range doors {
+		if c, ok := d.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+	return err
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/gateway"
+	"github.com/verdict-policy/verdict/server"
 	_ "github.com/verdict-policy/verdict/policies/all" // every builtin chain policy
 )
 
@@ -35,6 +36,10 @@ func runCheck(e env, args []string) int {
 	docs, err := cfg.Compile()
 	if gwErr := checkGateway(e, cfg, docs, *explain); gwErr != nil {
 		err = errors.Join(err, gwErr)
+	}
+	if err == nil {
+		// The front doors read their tables and files as serve would.
+		err = server.Check(cfg, docs)
 	}
 	for _, d := range docs {
 		sets, policies, rules := d.Document.Counts()

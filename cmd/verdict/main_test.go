@@ -47,6 +47,9 @@ func TestCommandLine(t *testing.T) {
 	goodCfg := writeFile(t, dir, "good.yaml", "policies:\n  rethink: {path: "+absPath(t, seedPolicies)+", vocabulary: rethink}\n")
 	badCfg := writeFile(t, dir, "bad.yaml", "listen: {policy: nowhere}\npolicies:\n  broken: bad.json\n  gone: gone.json\n")
 	badDocsCfg := writeFile(t, dir, "baddocs.yaml", "policies:\n  broken: bad.json\n  ok: "+absPath(t, seedPolicies)+"\n")
+	writeFile(t, dir, "vmrs.csv", "alias,pin\nroom-1,1234\nroom-1,5678\n")
+	badTableCfg := writeFile(t, dir, "badtable.yaml", "policies:\n  ok: "+absPath(t, seedPolicies)+"\npexip:\n  policy: ok\n  tables:\n    vmr: {path: vmrs.csv, key: alias}\n")
+	missingTableCfg := writeFile(t, dir, "notable.yaml", "policies:\n  ok: "+absPath(t, seedPolicies)+"\npexip:\n  policy: ok\n  tables:\n    vmr: {path: none.csv}\n")
 
 	tests := []struct {
 		name      string
@@ -101,6 +104,11 @@ func TestCommandLine(t *testing.T) {
 			[]string{"ok: 1 policy set"}, []string{"bad.json:2:", "bad.json:3:"}},
 		{"check missing config", "", []string{"check", "--config", filepath.Join(dir, "none.yaml")}, 1, nil,
 			[]string{"none.yaml"}},
+
+		{"check table with a duplicate key", "", []string{"check", "--config", badTableCfg}, 1, nil,
+			[]string{"pexip.tables.vmr", "vmrs.csv", "room-1"}},
+		{"check missing table file", "", []string{"check", "--config", missingTableCfg}, 1, nil,
+			[]string{"pexip.tables.vmr", "none.csv"}},
 
 		{"serve bad log level", "", []string{"serve", "--log-level", "loud"}, 2, nil, []string{"--log-level"}},
 		{"serve bad log format", "", []string{"serve", "--log-format", "xml"}, 2, nil, []string{"--log-format"}},
