@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,7 +51,8 @@ type Server struct {
 
 	mu      sync.Mutex // serialises reloads and guards cfg
 	cfg     *config.Config
-	changed chan struct{} // a reload succeeded: the watched paths may differ
+	routes  atomic.Pointer[policyRoutes] // the policy listener's router
+	changed chan struct{}                // a reload succeeded: the watched paths may differ
 
 	listenOnce sync.Once
 	listenErr  error
@@ -114,6 +117,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	}
 	s.install(cfg, docs)
 	installDoors()
+	s.route()
 	return s, nil
 }
 
@@ -179,6 +183,7 @@ func (s *Server) reload() error {
 	}
 	s.install(cfg, docs)
 	installDoors()
+	s.route()
 	return nil
 }
 
@@ -347,21 +352,44 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 	}
 }
 
-// policyHandler routes the policy listener: the decision API now, the other
-// front doors as they arrive.
-func (s *Server) policyHandler() http.Handler {
-	mux := http.NewServeMux()
+// policyHandler routes the policy listener through the current routes,
+// which a reload rebuilds when the doors' patterns change (a new Pexip
+// base path, say).
+func (s *Server) policyHandler() http.Handler { return (*policyRouter)(&s.routes) }
+
+// policyRouter serves through the routes last built.
+type policyRouter atomic.Pointer[policyRoutes]
+
+func (p *policyRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*atomic.Pointer[policyRoutes])(p).Load().h.ServeHTTP(w, r)
+}
+
+// policyRoutes is the router of one set of patterns.
+type policyRoutes struct {
+	key string // the patterns, sorted and joined
+	h   http.Handler
+}
+
+// route builds the policy listener's router for the doors' patterns,
+// unless they are those of the running one: the decision API now, the
+// front doors as they are configured.
+func (s *Server) route() {
 	patterns := map[string]http.Handler{pdp.DecidePath: s.decide, pdp.PoliciesPath: s.decide}
 	for _, d := range s.doors {
 		for _, p := range d.Patterns() {
 			patterns[p] = d
 		}
 	}
+	key := strings.Join(slices.Sorted(maps.Keys(patterns)), "\n")
+	if cur := s.routes.Load(); cur != nil && cur.key == key {
+		return
+	}
+	mux := http.NewServeMux()
 	for p, h := range patterns {
 		mux.Handle(p, h)
 	}
 	mux.HandleFunc("/", reply.NotFound)
-	return newUnredirected(mux, patterns)
+	s.routes.Store(&policyRoutes{key: key, h: newUnredirected(mux, patterns)})
 }
 
 // unredirected routes requests whose path is not clean (doubled slashes,

@@ -378,3 +378,34 @@ func TestDefaultConfigServes(t *testing.T) {
 		t.Error("the admin listener still answers after shutdown")
 	}
 }
+
+// TestReloadMovesPexipBasePath serves the Pexip API under a new base path
+// after a reload, without a restart, and the old one no longer.
+func TestReloadMovesPexipBasePath(t *testing.T) {
+	demo := `[{"id": "vmr", "target": {"local_alias": {"startsWith": "my-vmr-"}}, "effect": "permit",
+	  "obligations": {"result": {"service_type": "conference", "name": "{{ local_alias }}"}}}]`
+	ts := start(t, "  pexip: pexip.json\n", map[string]string{"pexip.json": demo})
+	config := func(base string) string {
+		return "listen: {policy: \"127.0.0.1:0\", admin: \"127.0.0.1:0\"}\npolicies:\n  pexip: pexip.json\npexip:\n  policy: pexip\n  base_path: " + base + "\n"
+	}
+	ask := func(base string) (int, string) {
+		return ts.do("GET", ts.policy+base+"/policy/v1/service/configuration?local_alias=my-vmr-1", "")
+	}
+	writeFile(t, filepath.Join(ts.dir, "verdict.yaml"), config("/a"))
+	if status, body := ts.do("POST", ts.admin+"/v1/reload", ""); status != 200 {
+		t.Fatalf("reload to /a: %d %s", status, body)
+	}
+	if status, body := ask("/a"); status != 200 || !strings.Contains(body, `"name":"my-vmr-1"`) {
+		t.Fatalf("under /a: %d %s", status, body)
+	}
+	writeFile(t, filepath.Join(ts.dir, "verdict.yaml"), config("/b"))
+	if status, body := ts.do("POST", ts.admin+"/v1/reload", ""); status != 200 {
+		t.Fatalf("reload to /b: %d %s", status, body)
+	}
+	if status, body := ask("/b"); status != 200 || !strings.Contains(body, `"name":"my-vmr-1"`) {
+		t.Errorf("under /b after the reload: %d %s", status, body)
+	}
+	if status, body := ask("/a"); status != 404 || strings.Contains(body, "my-vmr-1") {
+		t.Errorf("under the old /a: %d %s, want 404", status, body)
+	}
+}
