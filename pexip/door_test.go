@@ -334,6 +334,43 @@ pexip:
 	}
 }
 
+// An HTTPS address that cannot be bound fails the start or the reload,
+// which keeps the running listener; a dry run binds nothing.
+func TestTLSListenAddressInUse(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", vmrPolicy)
+	selfSigned(t, dir, "only")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	conf := func(addr string) string {
+		return writeFile(t, dir, "verdict.yaml", "policies: {p: p.yaml}\npexip:\n  policy: p\n  tls: {listen: \""+addr+"\", cert_file: cert.pem, key_file: key.pem}\n")
+	}
+	d := New(nil, nil)
+	defer d.Close()
+	if err := prepare(t, d, conf(busy.Addr().String())); err == nil || !strings.Contains(err.Error(), "pexip.tls.listen") {
+		t.Fatalf("start on a busy address: %v, want a pexip.tls.listen error", err)
+	}
+	if err := prepare(t, d, conf("127.0.0.1:0")); err != nil {
+		t.Fatal(err)
+	}
+	running := d.TLSAddr()
+	if err := prepare(t, d, conf(busy.Addr().String())); err == nil {
+		t.Fatal("a reload onto a busy address succeeded")
+	}
+	if d.TLSAddr() != running {
+		t.Errorf("after the failed reload the listener is %q, was %q", d.TLSAddr(), running)
+	}
+	dry := New(nil, nil)
+	defer dry.Close()
+	dry.SetDryRun()
+	if err := prepare(t, dry, conf(busy.Addr().String())); err != nil {
+		t.Errorf("a dry run tried to bind: %v", err)
+	}
+}
+
 // Without any document every request type falls back as configured.
 func TestNoPolicyFallsBack(t *testing.T) {
 	dir := t.TempDir()

@@ -69,6 +69,12 @@ type Door struct {
 	tlsServer *http.Server
 	tlsAddr   string
 	tlsLn     net.Listener
+	// A listener bound by Prepare for the address the next install
+	// serves HTTPS on, so that an address that cannot be bound fails the
+	// start or the reload instead of being only logged.
+	pendingLn   net.Listener
+	pendingAddr string
+	dryRun      bool // set by SetDryRun: Prepare binds nothing
 }
 
 // state is everything one configuration needs to answer requests. It is
@@ -250,6 +256,11 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 			errs = append(errs, fmt.Errorf("%s.tls: %w", where, err))
 		}
 		st.cert = cert
+	}
+	if t := pc.TLS; t != nil && t.Listen != "" && len(errs) == 0 {
+		if err := d.bindTLS(t.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("%s.tls.listen: %w", where, err))
+		}
 	}
 	if len(errs) > 0 {
 		if freshStore && shared != nil {

@@ -47,11 +47,15 @@ func (d *Door) setTLS(st *state) {
 	if want == "" {
 		return
 	}
-	ln, err := net.Listen("tcp", want)
-	if err != nil {
-		d.logger.Error("pexip TLS listener not started", "address", want, "error", err.Error())
-		return
+	ln := d.pendingLn
+	if ln == nil || d.pendingAddr != want {
+		var err error
+		if ln, err = net.Listen("tcp", want); err != nil {
+			d.logger.Error("pexip TLS listener not started", "address", want, "error", err.Error())
+			return
+		}
 	}
+	d.pendingLn, d.pendingAddr = nil, ""
 	srv := &http.Server{
 		Handler:           d,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -75,6 +79,38 @@ func (d *Door) setTLS(st *state) {
 		}
 	}()
 	d.logger.Info("pexip TLS listener serving", "address", ln.Addr().String())
+}
+
+// bindTLS binds addr for the next install, unless the running HTTPS
+// listener already serves it; a listener bound for an earlier Prepare
+// that was never installed is closed.
+func (d *Door) bindTLS(addr string) error {
+	d.tlsMu.Lock()
+	defer d.tlsMu.Unlock()
+	if d.dryRun || (addr == d.tlsAddr && d.tlsServer != nil) {
+		return nil
+	}
+	if d.pendingLn != nil {
+		if d.pendingAddr == addr {
+			return nil
+		}
+		_ = d.pendingLn.Close()
+		d.pendingLn, d.pendingAddr = nil, ""
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	d.pendingLn, d.pendingAddr = ln, addr
+	return nil
+}
+
+// SetDryRun makes Prepare check the configuration without binding the
+// HTTPS listener's address (verdict check runs beside a serving process).
+func (d *Door) SetDryRun() {
+	d.tlsMu.Lock()
+	defer d.tlsMu.Unlock()
+	d.dryRun = true
 }
 
 // TLSAddr returns the bound address of the HTTPS listener, or "".
@@ -104,6 +140,10 @@ func (d *Door) Close() error {
 	d.tlsMu.Lock()
 	defer d.tlsMu.Unlock()
 	d.stopTLSLocked()
+	if d.pendingLn != nil {
+		_ = d.pendingLn.Close()
+		d.pendingLn, d.pendingAddr = nil, ""
+	}
 	d.store.close()
 	return nil
 }

@@ -89,6 +89,9 @@ func Check(cfg *config.Config, docs []config.Document) error {
 		if _, gw := d.(*gatewayDoor); !gw {
 			doors = append(doors, d)
 		}
+		if p, ok := d.(*pexip.Door); ok {
+			p.SetDryRun()
+		}
 	}
 	_, err = prepareDoors(doors, cfg, docs)
 	for _, d := range doors {
