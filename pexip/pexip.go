@@ -138,6 +138,15 @@ func (d *Door) Patterns() []string {
 	return []string{base + PathPrefix}
 }
 
+// UseStores makes the door take its store from src, the process's shared
+// stores, instead of opening and closing its own connection. Call it
+// before the first Prepare.
+func (d *Door) UseStores(src StoreSource) {
+	d.store.mu.Lock()
+	defer d.store.mu.Unlock()
+	d.store.shared = src
+}
+
 // Prepare builds the door's state for cfg: the documents per request type,
 // the tables read from their files, the credentials and the TLS
 // certificate. Nothing running changes until install is called; a table

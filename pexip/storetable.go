@@ -51,16 +51,25 @@ func (t *StoreTable) Row(ctx context.Context, key string) (Row, error) {
 // storeConn is the door's connection to the shared store, kept across
 // reloads while the store settings stay the same.
 type storeConn struct {
-	mu  sync.Mutex
-	cfg config.Store
-	s   store.Store
+	mu     sync.Mutex
+	cfg    config.Store
+	s      store.Store
+	shared StoreSource // when set, stores come from it and are not closed here
 }
+
+// StoreSource returns the process's shared store for a store
+// configuration, opening it on first use; its callers never close it.
+type StoreSource func(config.Store) (store.Store, error)
 
 // get returns a store for cfg: the open one when its settings match, or a
 // new one, which replace makes current.
 func (c *storeConn) get(cfg config.Store) (s store.Store, fresh bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.shared != nil {
+		s, err = c.shared(cfg)
+		return s, false, err
+	}
 	if c.s != nil && c.cfg == cfg {
 		return c.s, false, nil
 	}
@@ -78,6 +87,10 @@ func (c *storeConn) replace(cfg config.Store, s store.Store) {
 	if s == c.s {
 		return
 	}
+	if c.shared != nil {
+		c.cfg, c.s = cfg, s
+		return
+	}
 	if old := c.s; old != nil {
 		time.AfterFunc(10*time.Second, func() { _ = old.Close() })
 	}
@@ -87,8 +100,8 @@ func (c *storeConn) replace(cfg config.Store, s store.Store) {
 func (c *storeConn) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.s != nil {
+	if c.s != nil && c.shared == nil {
 		_ = c.s.Close()
-		c.s = nil
 	}
+	c.s = nil
 }

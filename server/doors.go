@@ -37,10 +37,19 @@ type doorDeps struct {
 // package adds its constructor here.
 func newDoors(deps doorDeps) ([]frontDoor, error) {
 	var doors []frontDoor
-	doors = append(doors, pexip.New(deps.logger, deps.registry))
+	px := pexip.New(deps.logger, deps.registry)
+	rt := rethinkdoor.New(deps.logger, deps.registry)
+	if deps.stores != nil {
+		// One connection pool per store configuration for the whole
+		// process: the gateway's counters, the Pexip store tables and
+		// the reTHINK state.
+		px.UseStores(deps.stores.get)
+		rt.UseStores(deps.stores.get)
+	}
+	doors = append(doors, px)
 	doors = append(doors, authz.New(deps.logger, deps.registry))
 	doors = append(doors, newGatewayDoor(deps))
-	doors = append(doors, rethinkdoor.New(deps.logger, deps.registry))
+	doors = append(doors, rt)
 	return doors, nil
 }
 

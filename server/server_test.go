@@ -409,3 +409,37 @@ func TestReloadMovesPexipBasePath(t *testing.T) {
 		t.Errorf("under the old /a: %d %s, want 404", status, body)
 	}
 }
+
+// TestDoorsShareTheStore holds the reTHINK state, the gateway's counters
+// and the Pexip store tables to one store per store configuration.
+func TestDoorsShareTheStore(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "rules.json"), seedRules)
+	cfgPath := filepath.Join(dir, "verdict.yaml")
+	writeFile(t, cfgPath, "listen: {policy: \"127.0.0.1:0\", admin: \"127.0.0.1:0\"}\nstore: {memory: {}}\n"+
+		"policies:\n  rethink: {path: rules.json, vocabulary: rethink}\nmessages: {policy: rethink, domain: example.com}\n")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.stores.close() }()
+	s.stores.mu.Lock()
+	n := len(s.stores.open)
+	s.stores.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d shared stores open after start, want the one the reTHINK door uses", n)
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	s.stores.mu.Lock()
+	n = len(s.stores.open)
+	s.stores.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d shared stores open after a reload with the same settings, want 1", n)
+	}
+}

@@ -31,6 +31,16 @@ type Door struct {
 	mu       sync.Mutex
 	st       store.Store
 	stConfig store.Config
+	shared   func(config.Store) (store.Store, error) // see UseStores
+}
+
+// UseStores makes the door take its state's store from src, the
+// process's shared stores (opened on first use, never closed by the
+// door), instead of opening its own. Call it before the first Prepare.
+func (d *Door) UseStores(src func(config.Store) (store.Store, error)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.shared = src
 }
 
 // New returns a Door that answers not_configured until it is prepared and
@@ -82,7 +92,13 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 
 	d.mu.Lock()
 	st, opened := d.st, false
-	if st == nil || d.stConfig != cfg.Store {
+	if d.shared != nil {
+		var err error
+		if st, err = d.shared(cfg.Store); err != nil {
+			d.mu.Unlock()
+			return nil, fmt.Errorf("%s: store: %w", cfg.File, err)
+		}
+	} else if st == nil || d.stConfig != cfg.Store {
 		var err error
 		st, err = store.Open(context.Background(), cfg.Store, nil)
 		if err != nil {
