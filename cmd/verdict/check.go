@@ -8,8 +8,8 @@ import (
 
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/gateway"
-	"github.com/verdict-policy/verdict/server"
 	_ "github.com/verdict-policy/verdict/policies/all" // every builtin chain policy
+	"github.com/verdict-policy/verdict/server"
 )
 
 func runCheck(e env, args []string) int {
