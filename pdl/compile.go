@@ -63,6 +63,7 @@ type rule struct {
 	out outcome
 
 	tnode    *node
+	cnode    *node // the condition, which the index reads too
 	priority float64
 	obl      []obligation
 }
@@ -371,6 +372,7 @@ func (c *compiler) rule(n *node, path string, pos int) *rule {
 	r.id, r.priority, r.target, r.tnode = c.common(n, path, "rule", ruleKeys, pos)
 	if v := n.get("condition"); v != nil {
 		r.condition = c.condition(v, join(path, "condition"))
+		r.cnode = v
 	}
 	switch v := n.get("effect"); {
 	case v == nil:
@@ -460,13 +462,13 @@ func (c *compiler) link() {
 				r.out = c.outcome(r, p, sp)
 				d.nrules++
 			}
-			p.index = c.buildIndex(len(p.rules), func(i int) *node { return p.rules[i].tnode })
+			p.index = c.buildIndex(len(p.rules), func(i int) []*node { return []*node{p.rules[i].tnode, p.rules[i].cnode} })
 			d.npolicies++
 		}
-		sp.index = c.buildIndex(len(sp.policies), func(i int) *node { return sp.policies[i].tnode })
+		sp.index = c.buildIndex(len(sp.policies), func(i int) []*node { return []*node{sp.policies[i].tnode} })
 		d.nsets++
 	}
-	d.setIndex = c.buildIndex(len(d.sets), func(i int) *node { return d.sets[i].tnode })
+	d.setIndex = c.buildIndex(len(d.sets), func(i int) []*node { return []*node{d.sets[i].tnode} })
 	// The nodes are no longer needed once indexes are built.
 	for _, sp := range d.sets {
 		sp.tnode = nil

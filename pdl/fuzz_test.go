@@ -55,3 +55,26 @@ func FuzzDecide(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPrefixIndex holds the dial plan's prefix index to a scan of every rule.
+func FuzzPrefixIndex(f *testing.F) {
+	for _, in := range dialInputs {
+		f.Add([]byte(in))
+	}
+	indexed, err := Compile(Options{}, Source{Name: "plan.json", Data: []byte(dialPlan)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	scanned, _ := Compile(Options{}, Source{Name: "plan.json", Data: []byte(dialPlan)})
+	unindexed(scanned)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m map[string]any
+		if json.Unmarshal(data, &m) != nil {
+			return
+		}
+		a, b := indexed.Decide(Input(m)), scanned.Decide(Input(m))
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("indexed %+v, scanned %+v", a, b)
+		}
+	})
+}
