@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -37,6 +38,7 @@ type pconn struct {
 	// Reused by every exchange on the connection.
 	head headScratch
 	body framedBody
+	stop func() bool // see watch, for a connection that is not a watchedConn
 }
 
 const connBufferSize = 16 << 10
@@ -102,10 +104,10 @@ func (p *connPool) RoundTrip(req *http.Request, hdr http.Header) (*http.Response
 		}
 		// The client going away interrupts the exchange, as with
 		// http.Transport.
-		stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(time.Unix(1, 0)) })
+		pc.watch(ctx)
 		resp, err := p.exchange(pc, req, hdr)
 		if err != nil {
-			stop()
+			pc.unwatch()
 			pc.conn.Close()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -115,10 +117,32 @@ func (p *connPool) RoundTrip(req *http.Request, hdr http.Header) (*http.Response
 			}
 			return nil, err
 		}
-		resp.Body = &pooledBody{rc: resp.Body, pc: pc, pool: p, stop: stop,
-			keep: !resp.Close && !req.Close}
+		resp.Body = &pooledBody{rc: resp.Body, pc: pc, pool: p, keep: !resp.Close && !req.Close}
 		return resp, nil
 	}
+}
+
+// watch ties the connection to the context of the exchange starting, so
+// that the client going away interrupts a read or write that waits.
+func (pc *pconn) watch(ctx context.Context) {
+	if wc, ok := pc.conn.(*watchedConn); ok {
+		wc.watch = ctx
+		return
+	}
+	conn := pc.conn
+	pc.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+}
+
+// unwatch ends the exchange and reports whether the context interrupted
+// the connection, which then cannot be reused.
+func (pc *pconn) unwatch() (interrupted bool) {
+	if wc, ok := pc.conn.(*watchedConn); ok {
+		wc.watch = nil
+		return false
+	}
+	stop := pc.stop
+	pc.stop = nil
+	return stop != nil && !stop()
 }
 
 func (p *connPool) exchange(pc *pconn, req *http.Request, hdr http.Header) (*http.Response, error) {
@@ -151,7 +175,6 @@ type pooledBody struct {
 	rc   io.ReadCloser // nil for a response without a body
 	pc   *pconn
 	pool *connPool
-	stop func() bool
 	keep bool
 	done bool
 }
@@ -184,10 +207,91 @@ func (b *pooledBody) Close() error {
 // a connection both sides keep alive, closed otherwise.
 func (b *pooledBody) finish(whole bool) {
 	b.done = true
-	interrupted := !b.stop()
+	interrupted := b.pc.unwatch()
 	if whole && b.keep && !interrupted {
 		b.pool.put(b.pc)
 		return
 	}
 	b.pc.conn.Close()
+}
+
+// heartbeat is how often a read or write of the gateway's own client that
+// waits on its upstream wakes to see whether the client is still there.
+const heartbeat = 200 * time.Millisecond
+
+// watchedConn is a connection of the gateway's own client. Each read and
+// write gets its own timeout, as deadlineConn gives (a deadline is moved
+// once it falls a sixteenth of its window behind). While an exchange runs,
+// a read or write that waits wakes every heartbeat and gives up when the
+// exchange's context has ended: the client going away interrupts it
+// within a heartbeat, for the price of nothing per request, where tying
+// each request's context to the connection (context.AfterFunc) allocates
+// and locks every time. Only the exchange's goroutine uses it.
+type watchedConn struct {
+	net.Conn
+	read, send     time.Duration
+	readAt, sendAt int64           // the deadlines set, in Unix nanoseconds
+	watch          context.Context // the running exchange's, or nil
+}
+
+// window is how far ahead a deadline is set for an operation with the
+// given timeout (zero: none).
+func (c *watchedConn) window(timeout time.Duration) time.Duration {
+	if c.watch == nil || (timeout > 0 && timeout < heartbeat) {
+		return timeout
+	}
+	return heartbeat
+}
+
+// wait runs op (a read or write) under the timeout, waking every window to
+// check the watched context.
+func (c *watchedConn) wait(timeout time.Duration, at *int64, set func(time.Time) error, op func() (int, error)) (int, error) {
+	w := c.window(timeout)
+	if w == 0 {
+		return op()
+	}
+	start := time.Now()
+	now := start
+	for {
+		want := now.Add(w).UnixNano()
+		if timeout > 0 {
+			want = min(want, start.Add(timeout).UnixNano())
+		}
+		if d := want - *at; d > int64(w/16) || d < 0 {
+			if err := set(time.Unix(0, want)); err != nil {
+				return 0, err
+			}
+			*at = want
+		}
+		n, err := op()
+		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		now = time.Now()
+		if c.watch != nil {
+			if cerr := c.watch.Err(); cerr != nil {
+				return 0, cerr
+			}
+		}
+		if timeout > 0 && now.Sub(start) >= timeout {
+			return 0, err
+		}
+	}
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	return c.wait(c.read, &c.readAt, c.Conn.SetReadDeadline, func() (int, error) { return c.Conn.Read(p) })
+}
+
+// Write writes all of p, going on after a heartbeat that interrupted it.
+func (c *watchedConn) Write(p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		n, err := c.wait(c.send, &c.sendAt, c.Conn.SetWriteDeadline, func() (int, error) { return c.Conn.Write(p[written:]) })
+		written += n
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
 }

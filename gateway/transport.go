@@ -78,7 +78,7 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) roundTripper {
 				if err != nil {
 					return nil, err
 				}
-				return &deadlineConn{Conn: c, read: t.Read, send: t.Send}, nil
+				return &watchedConn{Conn: c, read: t.Read, send: t.Send}, nil
 			},
 			maxIdle: maxIdlePerUpstream,
 			idleFor: idleReuse,
