@@ -200,3 +200,35 @@ func TestUnusableUpstreamFailsClosed(t *testing.T) {
 		t.Errorf("status %d", res.Status)
 	}
 }
+
+// TestUpstreamDateAndServerHidden holds the gateway to nginx's defaults:
+// the client gets the gateway's own Date and no upstream Server, unless a
+// policy sets one.
+func TestUpstreamDateAndServerHidden(t *testing.T) {
+	const upstreamDate = "Mon, 01 Jan 2001 00:00:00 GMT"
+	up := gatewaytest.StartUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", upstreamDate)
+		w.Header().Set("Server", "backend/1.2.3")
+		_, _ = io.WriteString(w, "ok")
+	})
+	for _, tc := range []struct {
+		name, chain, wantServer string
+	}{
+		{"hidden", "[{name: apicast}]", ""},
+		{"set by a policy", `[{name: headers, configuration: {response: [{op: set, header: Server, value: gateway}]}}, {name: apicast}]`, "gateway"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw := gatewaytest.Start(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n      policy_chain: "+tc.chain+"\n")
+			res := gw.Do(t, gw.NewRequest("GET", "/", nil))
+			if res.Status != 200 || res.Body != "ok" {
+				t.Fatalf("%d %q", res.Status, res.Body)
+			}
+			if d := res.Header.Get("Date"); d == "" || d == upstreamDate {
+				t.Errorf("Date %q, want the gateway's own", d)
+			}
+			if s := res.Header.Get("Server"); s != tc.wantServer {
+				t.Errorf("Server %q, want %q", s, tc.wantServer)
+			}
+		})
+	}
+}

@@ -242,6 +242,11 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	defer resp.Body.Close()
 
 	removeHopHeaders(resp.Header)
+	// As nginx does by default, and so APIcast: the client gets the
+	// gateway's own Date and no upstream Server (proxy_hide_header). A
+	// policy may still set either.
+	delete(resp.Header, "Date")
+	delete(resp.Header, "Server")
 	ctx.Response.Status = resp.StatusCode
 	ctx.Response.Header = resp.Header
 	ctx.Response.Body = nil
