@@ -43,20 +43,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx.Exit(http.StatusMethodNotAllowed, "CONNECT is not supported by the gateway\n")
 	}
 
+	// The request phases follow one another: each ends where the next
+	// starts, the first where the request did.
+	mark := ctx.Start
 	if ch.Has(chain.PhaseRewrite) {
-		t := time.Now()
 		ch.Rewrite(ctx)
-		sm.observe(chain.PhaseRewrite, t)
+		mark = sm.lap(chain.PhaseRewrite, mark)
 	}
 	if ch.Has(chain.PhaseAccess) {
-		t := time.Now()
 		ch.Access(ctx)
-		sm.observe(chain.PhaseAccess, t)
+		mark = sm.lap(chain.PhaseAccess, mark)
 	}
 	if ch.Has(chain.PhaseContent) {
-		t := time.Now()
 		ch.Content(ctx)
-		sm.observe(chain.PhaseContent, t)
+		sm.lap(chain.PhaseContent, mark)
 	}
 	abort := false
 	if ctx.Proxying() {
