@@ -38,7 +38,6 @@ type pconn struct {
 	// Reused by every exchange on the connection.
 	head headScratch
 	body framedBody
-	stop func() bool // see watch, for a connection that is not a watchedConn
 }
 
 const connBufferSize = 16 << 10
@@ -123,26 +122,19 @@ func (p *connPool) RoundTrip(req *http.Request, hdr http.Header) (*http.Response
 }
 
 // watch ties the connection to the context of the exchange starting, so
-// that the client going away interrupts a read or write that waits.
+// that the client going away interrupts a read or write that waits. The
+// pool dials watchedConns only.
 func (pc *pconn) watch(ctx context.Context) {
 	if wc, ok := pc.conn.(*watchedConn); ok {
 		wc.watch = ctx
-		return
 	}
-	conn := pc.conn
-	pc.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 }
 
-// unwatch ends the exchange and reports whether the context interrupted
-// the connection, which then cannot be reused.
-func (pc *pconn) unwatch() (interrupted bool) {
+// unwatch ends the exchange.
+func (pc *pconn) unwatch() {
 	if wc, ok := pc.conn.(*watchedConn); ok {
 		wc.watch = nil
-		return false
 	}
-	stop := pc.stop
-	pc.stop = nil
-	return stop != nil && !stop()
 }
 
 func (p *connPool) exchange(pc *pconn, req *http.Request, hdr http.Header) (*http.Response, error) {
@@ -207,8 +199,8 @@ func (b *pooledBody) Close() error {
 // a connection both sides keep alive, closed otherwise.
 func (b *pooledBody) finish(whole bool) {
 	b.done = true
-	interrupted := b.pc.unwatch()
-	if whole && b.keep && !interrupted {
+	b.pc.unwatch()
+	if whole && b.keep {
 		b.pool.put(b.pc)
 		return
 	}
