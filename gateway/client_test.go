@@ -128,3 +128,67 @@ func TestClientGoingAwayCancelsTheUpstreamRequest(t *testing.T) {
 		t.Fatal("the upstream request went on after the client left")
 	}
 }
+
+// TestFramingKeepsTheConnectionInStep sends, over one kept-alive upstream
+// connection, responses of every framing the client parses: each must come
+// out whole, and the next one must still start where it should.
+func TestFramingKeepsTheConnectionInStep(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
+	up, conns := countingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/no-content":
+			w.WriteHeader(http.StatusNoContent)
+		case "/not-modified":
+			w.Header().Set("Content-Length", "42")
+			w.WriteHeader(http.StatusNotModified)
+		case "/chunked":
+			w.Header().Set("Trailer", "X-Sum")
+			for _, part := range []string{"ab", "cd", "ef"} {
+				_, _ = io.WriteString(w, part)
+				w.(http.Flusher).Flush()
+			}
+			w.Header().Set("X-Sum", "6")
+		case "/big":
+			_, _ = io.WriteString(w, big)
+		case "/head":
+			w.Header().Set("Content-Length", "1234")
+			if r.Method != http.MethodHead {
+				_, _ = io.WriteString(w, strings.Repeat("h", 1234))
+			}
+		case "/echo":
+			b, _ := io.ReadAll(r.Body)
+			_, _ = w.Write(b)
+		default:
+			_, _ = io.WriteString(w, "plain")
+		}
+	})
+	gw := gatewaytest.Start(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+	for round := 0; round < 2; round++ {
+		for _, tc := range []struct {
+			method, path, body string
+			status             int
+			want               string
+		}{
+			{"GET", "/no-content", "", 204, ""},
+			{"GET", "/plain", "", 200, "plain"},
+			{"GET", "/not-modified", "", 304, ""},
+			{"GET", "/chunked", "", 200, "abcdef"},
+			{"HEAD", "/head", "", 200, ""},
+			{"GET", "/big", "", 200, big},
+			{"POST", "/echo", "sent through", 200, "sent through"},
+			{"GET", "/head", "", 200, strings.Repeat("h", 1234)},
+		} {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			res := gw.Do(t, gw.NewRequest(tc.method, tc.path, body))
+			if res.Status != tc.status || res.Body != tc.want {
+				t.Fatalf("round %d, %s %s: %d, %d bytes, want %d, %d bytes", round, tc.method, tc.path, res.Status, len(res.Body), tc.status, len(tc.want))
+			}
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the exchanges used %d upstream connections, want 1", n)
+	}
+}
