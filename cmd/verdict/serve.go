@@ -45,6 +45,10 @@ func runServe(e env, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
+	// What libraries log through slog's default (the Redis client's
+	// messages, for one) takes the server's format and destination.
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(logger)
 
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
