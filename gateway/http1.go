@@ -198,7 +198,7 @@ func readResponseHead(br *bufio.Reader, req *http.Request, hdr http.Header, sc *
 			return nil, fmt.Errorf("%w: folded header line", errMalformed)
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !validFieldNameBytes(line[:colon]) {
+		if colon <= 0 || !validFieldName(line[:colon]) {
 			return nil, fmt.Errorf("%w: header line %q", errMalformed, truncate(line))
 		}
 		v := bytes.Trim(line[colon+1:], " \t")
@@ -400,34 +400,28 @@ func canonicalKey(b []byte) string {
 }
 
 // validFieldName reports whether k is an HTTP token (RFC 9110 5.6.2).
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
+func validFieldName[T string | []byte](k T) bool {
 	for i := 0; i < len(k); i++ {
-		if !isTokenByte(k[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func validFieldNameBytes(k []byte) bool {
-	for _, c := range k {
-		if !isTokenByte(c) {
+		if !tokenByte[k[i]] {
 			return false
 		}
 	}
 	return len(k) > 0
 }
 
-func isTokenByte(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
+// tokenByte marks the bytes allowed in a token.
+var tokenByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		t[c] = true
+	}
+	return t
+}()
 
 // validHostHeader refuses an empty Host or one that would break the
 // request head.
