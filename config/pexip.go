@@ -48,6 +48,17 @@ const (
 	OverflowList = "list"
 )
 
+// How the request log line shows aliases.
+const (
+	// LogPlain writes aliases as Infinity sent them.
+	LogPlain = "plain"
+	// LogHash writes a short SHA-256 digest of each alias: lines about
+	// one caller can be told apart and grouped, the alias is not shown.
+	LogHash = "hash"
+	// LogOmit leaves aliases out.
+	LogOmit = "omit"
+)
+
 // DefaultPexipTimeout bounds the work of one Pexip request when the
 // configuration does not say; Infinity gives up after about five seconds.
 const DefaultPexipTimeout = 2 * time.Second
@@ -68,8 +79,12 @@ type Pexip struct {
 	Fallback map[string]string
 	// Overflow is OverflowFields or OverflowList.
 	Overflow string
-	// Timeout bounds every lookup a request makes.
+	// Timeout bounds the lookups of one request together: every table
+	// lookup a request makes ends by the time its arrival plus Timeout.
 	Timeout time.Duration
+	// LogAliases says how the request log line shows aliases: LogPlain,
+	// LogHash or LogOmit.
+	LogAliases string
 	// BasicAuth, when set, is required on every request.
 	BasicAuth *PexipBasicAuth
 	// TLS, when set, adds an HTTPS listener serving the Pexip endpoints.
@@ -100,6 +115,10 @@ type PexipTLS struct {
 	Listen string
 	// CertFile and KeyFile are PEM files, read again when they change.
 	CertFile, KeyFile string
+	// Only, when true, serves the Pexip endpoints on this listener alone:
+	// the plain policy listener refuses them, so registration passwords
+	// never travel in clear text.
+	Only bool
 }
 
 // PexipTable is one data table: rows with named columns, one column the key.
@@ -197,7 +216,7 @@ func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 	if isNull(n) {
 		return
 	}
-	p := &Pexip{Overflow: OverflowFields, Timeout: DefaultPexipTimeout,
+	p := &Pexip{Overflow: OverflowFields, Timeout: DefaultPexipTimeout, LogAliases: LogPlain,
 		Directory: PexipDirectory{MaxResults: 100},
 		Avatars:   PexipAvatars{Timeout: time.Second, CacheEntries: 1024},
 		Line:      n.Line, Column: n.Column}
@@ -247,6 +266,11 @@ func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 		"timeout": func(v *yaml.Node, f string) {
 			if t, ok := d.duration(v, f, 5*time.Second); ok {
 				p.Timeout = t
+			}
+		},
+		"log_aliases": func(v *yaml.Node, f string) {
+			if s, ok := d.oneOf(v, f, LogPlain, LogHash, LogOmit); ok {
+				p.LogAliases = s
 			}
 		},
 		"basic_auth": func(v *yaml.Node, f string) { p.BasicAuth = d.pexipBasicAuth(v, f) },
@@ -410,6 +434,13 @@ func (d *decoder) pexipTLS(n *yaml.Node, field string) *PexipTLS {
 		},
 		"cert_file": func(v *yaml.Node, f string) { t.CertFile, _ = d.str(v, f) },
 		"key_file":  func(v *yaml.Node, f string) { t.KeyFile, _ = d.str(v, f) },
+		"only": func(v *yaml.Node, f string) {
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+				d.errorf(v, f, "must be true or false, not %s", kindName(v))
+				return
+			}
+			t.Only = v.Value == "true"
+		},
 	})
 	for _, req := range []struct{ name, val string }{{"listen", t.Listen}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
 		if req.val == "" {
@@ -417,6 +448,44 @@ func (d *decoder) pexipTLS(n *yaml.Node, field string) *PexipTLS {
 		}
 	}
 	return t
+}
+
+// pexipParams are the request parameters Infinity documents. A parameter
+// is found before a table of the same name, so no table may take one of
+// these names.
+var pexipParams = []string{
+	"local_alias", "remote_alias", "remote_display_name", "remote_address", "remote_port",
+	"protocol", "call_direction", "trigger", "bandwidth", "vendor", "registered", "call_tag",
+	"idp_uuid", "has_authenticated_display_name", "supports_direct_media", "teams_tenant_id",
+	"third_party_passcode", "telehealth_request_id", "display_count", "service_name",
+	"service_tag", "unique_service_name", "previous_service_name", "breakout_uuid",
+	"ms-subnet", "ms_subnet", "p_asserted-identity", "p_asserted_identity", "participant_uuid",
+	"call_uuid", "participant_type", "preauthenticated_role", "receive_from_audio_mix",
+	"send_to_audio_mixes_mix_name", "send_to_audio_mixes_prominent", "proxy_node_address",
+	"proxy_node_location", "role", "width", "height", "q", "registration_alias", "limit",
+	"auth_type", "location", "node_ip", "version_id", "pseudo_version_id", "encryption",
+	"request_id", "bypass_lock",
+}
+
+// shadowedTableName says why name cannot be a table's, or "" when it can:
+// a request parameter, an attribute the door derives, or an IdP attribute
+// would hide the table from policies.
+func shadowedTableName(name string) string {
+	lower := strings.ToLower(name)
+	switch {
+	case slices.Contains(pexipParams, lower):
+		return "Infinity sends a request parameter of that name"
+	case lower == "request_type" || lower == "alias":
+		return "the door publishes an attribute of that name"
+	case strings.HasPrefix(lower, "idp_attribute_"):
+		return "Infinity sends IdP attributes under such names"
+	}
+	for _, src := range []string{"local_alias_", "remote_alias_", "alias_"} {
+		if rest, ok := strings.CutPrefix(lower, src); ok && (rest == "normalized" || rest == "user" || rest == "domain") {
+			return "the door derives an alias attribute of that name"
+		}
+	}
+	return ""
 }
 
 // tableExts are the file formats a table may be written in.
@@ -428,6 +497,10 @@ func (d *decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
 		f := join(field, name)
 		if !validName(name) || strings.Contains(name, ".") {
 			d.errorf(k, f, "bad table name %q: use letters, digits, '_' and '-'", name)
+			return
+		}
+		if why := shadowedTableName(name); why != "" {
+			d.errorf(k, f, "a table cannot be named %q: %s, which policies would see instead of the row; choose another name", name, why)
 			return
 		}
 		t := PexipTable{Name: name, Key: "alias", Line: k.Line, Column: k.Column,

@@ -17,8 +17,9 @@ pexip:
   fallback: {participant_properties: continue}
   overflow: list
   timeout: 1500ms
+  log_aliases: hash
   basic_auth: {username: infinity, password_env: PEXIP_TEST_PASSWORD}
-  tls: {listen: ":3443", cert_file: c.pem, key_file: k.pem}
+  tls: {listen: ":3443", cert_file: c.pem, key_file: k.pem, only: true}
   tables:
     vmr: {path: vmrs.csv}
     device: {store: devices, key: id, lookup: alias_user}
@@ -34,13 +35,13 @@ pexip:
 		BasePath: "/example.com", Policy: "pexip",
 		Policies: map[string]string{"registration": "devices"},
 		Fallback: map[string]string{"participant_properties": "continue"},
-		Overflow: "list", Timeout: 1500 * time.Millisecond,
+		Overflow: "list", Timeout: 1500 * time.Millisecond, LogAliases: "hash",
 		BasicAuth: &PexipBasicAuth{Username: "infinity", PasswordEnv: "PEXIP_TEST_PASSWORD"},
-		TLS:       &PexipTLS{Listen: ":3443", CertFile: "c.pem", KeyFile: "k.pem"},
+		TLS:       &PexipTLS{Listen: ":3443", CertFile: "c.pem", KeyFile: "k.pem", Only: true},
 		Tables: []PexipTable{
-			{Name: "vmr", Path: "vmrs.csv", Key: "alias", Lookup: []string{"local_alias_normalized", "local_alias_user"}, Line: 12, Column: 5},
-			{Name: "device", Store: "devices", Key: "id", Lookup: []string{"alias_user"}, Line: 13, Column: 5},
-			{Name: "phonebook", Path: "phonebook.yaml", Key: "alias", Lookup: []string{"local_alias_normalized", "local_alias_user"}, Line: 14, Column: 5},
+			{Name: "vmr", Path: "vmrs.csv", Key: "alias", Lookup: []string{"local_alias_normalized", "local_alias_user"}, Line: 13, Column: 5},
+			{Name: "device", Store: "devices", Key: "id", Lookup: []string{"alias_user"}, Line: 14, Column: 5},
+			{Name: "phonebook", Path: "phonebook.yaml", Key: "alias", Lookup: []string{"local_alias_normalized", "local_alias_user"}, Line: 15, Column: 5},
 		},
 		Directory: PexipDirectory{Table: "phonebook", IgnoreLocal: true, MaxResults: 20},
 		Avatars:   PexipAvatars{Dir: "avatars", URL: "https://photos.example.com/{alias}.jpg", Timeout: 500 * time.Millisecond, CacheEntries: 10},
@@ -74,6 +75,13 @@ func TestPexipProblems(t *testing.T) {
 		{"table with both", "pexip: {tables: {vmr: {path: a.csv, store: s}}}", "pexip.tables.vmr: give either path"},
 		{"table bad extension", "pexip: {tables: {vmr: {path: a.txt}}}", `pexip.tables.vmr.path: "a.txt": a table file ends in .csv, .json, .yaml, .yml`},
 		{"table bad name", "pexip: {tables: {v.mr: {path: a.csv}}}", `pexip.tables.v.mr: bad table name "v.mr"`},
+		{"table named like a parameter", "pexip: {tables: {location: {path: a.csv}}}", `x.yaml:1:18: pexip.tables.location: a table cannot be named "location": Infinity sends a request parameter of that name`},
+		{"table named like a header", "pexip: {tables: {MS_Subnet: {path: a.csv}}}", `pexip.tables.MS_Subnet: a table cannot be named "MS_Subnet"`},
+		{"table named like a derived alias", "pexip: {tables: {local_alias_user: {path: a.csv}}}", "the door derives an alias attribute of that name"},
+		{"table named like an IdP attribute", "pexip: {tables: {idp_attribute_x: {path: a.csv}}}", "Infinity sends IdP attributes under such names"},
+		{"table named alias", "pexip: {tables: {alias: {path: a.csv}}}", "the door publishes an attribute of that name"},
+		{"bad log_aliases", "pexip: {log_aliases: mask}", `pexip.log_aliases: "mask" is not one of plain, hash, omit`},
+		{"tls only not a boolean", "pexip: {tls: {listen: ':1', cert_file: c, key_file: k, only: yes please}}", "pexip.tls.only: must be true or false, not a string"},
 		{"empty lookup", "pexip: {tables: {vmr: {path: a.csv, lookup: []}}}", "pexip.tables.vmr.lookup: must be an attribute name or a non-empty list"},
 		{"unknown directory table", "pexip: {directory: {table: pb}}", `pexip.directory.table: no table is named "pb"`},
 		{"bad max results", "pexip: {directory: {max_results: 0}}", "pexip.directory.max_results: must be from 1 to 1000, not 0"},

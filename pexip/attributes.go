@@ -3,6 +3,7 @@ package pexip
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/verdict-policy/verdict/pdl"
 )
@@ -23,6 +24,7 @@ var aliasSources = [...]string{"local_alias", "remote_alias", attrAlias}
 // derived is computed when a policy or template first asks for it.
 type request struct {
 	ctx       context.Context
+	deadline  time.Time // every table lookup of the request ends by then
 	st        *state
 	kind      string
 	query     params
@@ -44,7 +46,7 @@ type rowCache struct {
 var _ pdl.Attributes = (*request)(nil)
 
 func (r *request) reset() {
-	r.ctx, r.st, r.pathAlias, r.kind = nil, nil, "", ""
+	r.ctx, r.st, r.pathAlias, r.kind, r.deadline = nil, nil, "", "", time.Time{}
 	clear(r.query)
 	r.query = r.query[:0]
 	r.aliases = [len(aliasSources)]struct {
@@ -128,7 +130,10 @@ func foldName(a, b string) bool {
 // paramValue turns the values of one query parameter into an attribute:
 // the first value, True/False as booleans, empty as missing; every
 // non-empty value as a list for idp_attribute_* parameters; auth_type
-// without the quotes one version puts around it.
+// without the quotes one version puts around it. Infinity writes Python's
+// None for some values it does not have (preauthenticated_role at PIN
+// entry): None is missing too, except in parameters carrying text a person
+// chose, where it may be meant.
 func (r *request) paramValue(name, v string) any {
 	if strings.HasPrefix(name, "idp_attribute_") {
 		var list []any
@@ -145,7 +150,7 @@ func (r *request) paramValue(name, v string) any {
 		return list
 	}
 	switch {
-	case v == "":
+	case v == "", v == "None" && !freeText[name]:
 		return nil
 	case strings.EqualFold(v, "true"):
 		return true
@@ -155,6 +160,14 @@ func (r *request) paramValue(name, v string) any {
 		return nonEmpty(strings.Trim(v, `"`))
 	}
 	return v
+}
+
+// freeText are the parameters whose value None is kept as the text "None":
+// aliases, names and search text.
+var freeText = map[string]bool{
+	"local_alias": true, "remote_alias": true, "remote_display_name": true, "vendor": true,
+	"q": true, "registration_alias": true, "service_name": true, "unique_service_name": true,
+	"previous_service_name": true, "call_tag": true, "service_tag": true,
 }
 
 func nonEmpty(s string) any {
@@ -224,7 +237,7 @@ func (r *request) row(i int) (Row, error) {
 		if ft, ok := t.table.(*FileTable); ok {
 			row = ft.byKey[strings.ToLower(key)] // in memory: no deadline needed
 		} else {
-			ctx, cancel := context.WithTimeout(r.ctx, r.st.timeout)
+			ctx, cancel := context.WithDeadline(r.ctx, r.deadline)
 			row, err = t.table.Row(ctx, key)
 			cancel()
 		}

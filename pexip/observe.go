@@ -1,12 +1,15 @@
 package pexip
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/pdl"
 )
 
@@ -66,7 +69,25 @@ type logLine struct {
 	localAlias  string
 	remoteAlias string
 	alias       string
+	aliasMode   string // config.LogPlain, LogHash or LogOmit
 	err         string
+}
+
+// shownAlias is an alias as the log line shows it: as sent, as a digest
+// of its normalised form (so every form of one alias gives one digest), or
+// not at all ("").
+func (lg *logLine) shownAlias(a string) string {
+	switch lg.aliasMode {
+	case config.LogOmit:
+		return ""
+	case config.LogHash:
+		if n := NormalizeAlias(a); n.User != "" {
+			a = n.String()
+		}
+		sum := sha256.Sum256([]byte(a))
+		return "sha256:" + hex.EncodeToString(sum[:8])
+	}
+	return a
 }
 
 // finish counts the request and writes its log line.
@@ -90,14 +111,15 @@ func (d *Door) finish(r *http.Request, lg *logLine) {
 		slog.String("outcome", lg.outcome),
 		slog.Int("status", lg.status),
 	)
-	if lg.localAlias != "" {
-		attrs = append(attrs, slog.String("local_alias", lg.localAlias))
-	}
-	if lg.remoteAlias != "" {
-		attrs = append(attrs, slog.String("remote_alias", lg.remoteAlias))
-	}
-	if lg.alias != "" {
-		attrs = append(attrs, slog.String("alias", lg.alias))
+	for _, a := range [...]struct{ key, val string }{
+		{"local_alias", lg.localAlias}, {"remote_alias", lg.remoteAlias}, {"alias", lg.alias},
+	} {
+		if a.val == "" {
+			continue
+		}
+		if v := lg.shownAlias(a.val); v != "" {
+			attrs = append(attrs, slog.String(a.key, v))
+		}
 	}
 	if lg.document != "" {
 		attrs = append(attrs, slog.String("document", lg.document),

@@ -36,8 +36,11 @@ import (
 // PathPrefix is the path Infinity appends to a policy profile's URL.
 const PathPrefix = "/policy/v1/"
 
-// maxQueryBytes bounds the query string; Infinity's are under 2 KiB.
-const maxQueryBytes = 16 << 10
+// maxQueryBytes bounds the query string. Infinity's are under 2 KiB, but a
+// participant in many IdP groups repeats idp_attribute_* once per group,
+// and a query refused falls back, which skips every deny rule: the bound
+// is generous.
+const maxQueryBytes = 64 << 10
 
 // kind indexes the request types, in config.PexipRequestTypes order.
 type kind int
@@ -85,6 +88,8 @@ type state struct {
 	fallback   [numKinds]string
 	overflow   string
 	timeout    time.Duration
+	logAliases string // config.LogPlain, LogHash or LogOmit
+	tlsOnly    bool   // the plain listener refuses the endpoints
 	auth       *basicAuth
 	tables     []tableRef
 	tableIndex map[string]int
@@ -157,7 +162,8 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		return func() { d.cur.Store(nil); d.setTLS(nil) }, nil
 	}
 	where := fmt.Sprintf("%s:%d: pexip", cfg.File, pc.Line)
-	st := &state{basePath: pc.BasePath, overflow: pc.Overflow, timeout: pc.Timeout,
+	st := &state{basePath: pc.BasePath, overflow: pc.Overflow, timeout: pc.Timeout, logAliases: pc.LogAliases,
+		tlsOnly:   pc.TLS != nil && pc.TLS.Only,
 		ignoreLoc: pc.Directory.IgnoreLocal, maxResults: pc.Directory.MaxResults,
 		tableIndex: map[string]int{}, tlsCfg: pc.TLS}
 	byName := make(map[string]*pdl.Document, len(docs))
@@ -376,7 +382,7 @@ func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply.NotFound(w, r)
 		return
 	}
-	lg := logLine{kind: k, start: start}
+	lg := logLine{kind: k, start: start, aliasMode: st.logAliases}
 	defer func() {
 		if p := recover(); p != nil {
 			lg.err = fmt.Sprintf("internal failure: %v", p)
@@ -385,6 +391,11 @@ func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		d.finish(r, &lg)
 	}()
+	if st.tlsOnly && r.TLS == nil {
+		lg.outcome, lg.status = outBadRequest, http.StatusForbidden
+		reply.Error(w, http.StatusForbidden, "https_required", "the Pexip policy API is served over HTTPS only (pexip.tls.only)")
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		lg.outcome, lg.status = outBadRequest, http.StatusMethodNotAllowed
 		reply.MethodNotAllowed(w, r, "GET, HEAD")
@@ -424,6 +435,7 @@ func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.serveDirectory(w, st, query, &lg)
 	default:
 		req.ctx, req.st, req.kind, req.pathAlias = r.Context(), st, k.String(), alias
+		req.deadline = start.Add(st.timeout)
 		d.serveDecision(w, st, k, req, &lg)
 	}
 }
@@ -543,15 +555,30 @@ func fieldSources(v any) []string {
 }
 
 // shapeOverflow writes the overflow locations of a media location result
-// in the configured form, whichever form the policy used.
+// in the configured form, whichever form the policy used. The list form
+// may also be text, locations separated by commas (a CSV cell). Empty
+// names are dropped in either form: Infinity discards a whole answer that
+// names a location it does not know.
 func shapeOverflow(res result, form string) {
 	var list []any
-	if l, ok := res["overflow_locations"].([]any); ok {
-		list = l
+	add := func(v any) {
+		if s := strings.TrimSpace(scalarString(v)); s != "" {
+			list = append(list, s)
+		}
+	}
+	switch l := res["overflow_locations"].(type) {
+	case []any:
+		for _, v := range l {
+			add(v)
+		}
+	case string:
+		for v := range strings.SplitSeq(l, ",") {
+			add(v)
+		}
 	}
 	for _, f := range []string{"primary_overflow_location", "secondary_overflow_location"} {
-		if v, ok := res[f]; ok && scalarString(v) != "" && len(list) < 2 {
-			list = append(list, v)
+		if v, ok := res[f]; ok && len(list) < 2 {
+			add(v)
 		}
 	}
 	delete(res, "overflow_locations")

@@ -107,7 +107,7 @@ func TestBadInput(t *testing.T) {
 		want                 string
 	}{
 		{"bad percent-encoding", "GET", "/policy/v1/service/configuration?local_alias=%zz", 400, "invalid_query"},
-		{"huge query", "GET", "/policy/v1/service/configuration?local_alias=" + strings.Repeat("a", 20000), 414, "query_too_long"},
+		{"huge query", "GET", "/policy/v1/service/configuration?local_alias=" + strings.Repeat("a", 70000), 414, "query_too_long"},
 		{"POST", "POST", "/policy/v1/service/configuration", 405, "method_not_allowed"},
 		{"DELETE on the directory", "DELETE", "/policy/v1/registrations", 405, "method_not_allowed"},
 		{"unknown path", "GET", "/policy/v1/service/other", 404, "not_found"},
