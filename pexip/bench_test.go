@@ -1,9 +1,13 @@
 package pexip
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/verdict-policy/verdict/internal/logbuf"
 )
 
 // discard is a ResponseWriter that keeps only the status.
@@ -17,7 +21,10 @@ func (w *discard) WriteHeader(s int)           { w.status = s }
 func (w *discard) Write(b []byte) (int, error) { return len(b), nil }
 
 func benchServe(b *testing.B, file, target string, want int) {
-	d := loadDoor(b, file)
+	benchServeDoor(b, loadDoor(b, file), target, want)
+}
+
+func benchServeDoor(b *testing.B, d *Door, target string, want int) {
 	r := httptest.NewRequest(http.MethodGet, target, nil)
 	w := &discard{h: http.Header{}}
 	b.ReportAllocs()
@@ -34,6 +41,15 @@ func benchServe(b *testing.B, file, target string, want int) {
 // VMR rule is the last of them.
 func BenchmarkServiceConfigurationVMR(b *testing.B) {
 	benchServe(b, "../examples/pexip/load/verdict.yaml",
+		"/policy/v1/service/configuration?protocol=sip&call_direction=dial_in&bandwidth=0&vendor=Cisco%2FCE&registered=False&trigger=invite&remote_display_name=Alice&remote_alias=sip%3Aalice%40example.com&remote_address=10.44.151.5&remote_port=58435&call_tag=&idp_uuid=&location=London&node_ip=10.144.101.21&version_id=35&pseudo_version_id=77683.0.0&local_alias=sip%3Aroom-0789%40example.com", 200)
+}
+
+// The same with the request log line written, as verdict serve does by
+// default: the text format, to a buffered writer.
+func BenchmarkServiceConfigurationVMRLogged(b *testing.B) {
+	d := loadDoor(b, "../examples/pexip/load/verdict.yaml")
+	d.logger = slog.New(logbuf.NewTextHandler(io.Discard, slog.LevelInfo))
+	benchServeDoor(b, d,
 		"/policy/v1/service/configuration?protocol=sip&call_direction=dial_in&bandwidth=0&vendor=Cisco%2FCE&registered=False&trigger=invite&remote_display_name=Alice&remote_alias=sip%3Aalice%40example.com&remote_address=10.44.151.5&remote_port=58435&call_tag=&idp_uuid=&location=London&node_ip=10.144.101.21&version_id=35&pseudo_version_id=77683.0.0&local_alias=sip%3Aroom-0789%40example.com", 200)
 }
 
