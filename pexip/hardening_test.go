@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -192,5 +194,50 @@ func TestLogAliases(t *testing.T) {
 	// Every form of one alias gives one digest.
 	if a, b := digest(config.LogHash, "sip:Room@Example.com;transport=tls"), digest(config.LogHash, "Room@example.com"); a != b {
 		t.Errorf("digests differ: %s and %s", a, b)
+	}
+}
+
+// With tls.only the real HTTPS listener answers and the plain listener
+// refuses, both over real connections.
+func TestTLSOnlyOverTheNetwork(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", vmrPolicy)
+	writeFile(t, dir, "vmrs.csv", "alias,name,pin\nroom,room,1234\n")
+	f := writeFile(t, dir, "verdict.yaml", `
+policies: {p: p.yaml}
+pexip:
+  policy: p
+  tables: {vmr: {path: vmrs.csv}}
+  tls: {listen: "127.0.0.1:0", cert_file: cert.pem, key_file: key.pem, only: true}
+`)
+	pool := selfSigned(t, dir, "only")
+	d := New(nil, nil)
+	defer d.Close()
+	if err := prepare(t, d, f); err != nil {
+		t.Fatal(err)
+	}
+	plain := httptest.NewServer(d)
+	defer plain.Close()
+	const path = "/policy/v1/service/configuration?local_alias=room"
+	for _, tt := range []struct {
+		name   string
+		client *http.Client
+		url    string
+		status int
+		body   string
+	}{
+		{"plain", plain.Client(), plain.URL + path, 403, "https_required"},
+		{"https", &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, "https://" + d.TLSAddr() + path, 200, `"pin":"1234"`},
+	} {
+		tt.client.Timeout = 5 * time.Second
+		resp, err := tt.client.Get(tt.url)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || !strings.Contains(string(b), tt.body) {
+			t.Errorf("%s: %d %s, want %d %s", tt.name, resp.StatusCode, b, tt.status, tt.body)
+		}
 	}
 }
