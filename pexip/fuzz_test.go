@@ -46,6 +46,7 @@ func FuzzServe(f *testing.F) {
 		"registrations/room1%40example.com?auth_type=%22sso%22",
 		"service/configuration?local_alias=%zz",
 		"registrations?limit=-1",
+		"participant/properties?preauthenticated_role=None&remote_display_name=None",
 	} {
 		f.Add(s)
 	}
