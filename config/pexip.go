@@ -158,9 +158,11 @@ type PexipAvatars struct {
 	// URL is a template with {alias}, {alias_user} and {alias_domain},
 	// fetched when Dir has no image.
 	URL string
-	// Timeout bounds one fetch of URL.
+	// Timeout bounds a whole avatar answer: reading or fetching the
+	// image, decoding, cropping and encoding it.
 	Timeout time.Duration
-	// CacheEntries bounds how many resized images are kept.
+	// CacheEntries bounds how many resized answers are kept (within 32
+	// MiB); reduced source images are kept apart, within 64 MiB.
 	CacheEntries int
 }
 
