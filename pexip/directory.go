@@ -1,6 +1,7 @@
 package pexip
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,7 +14,7 @@ const defaultLimit = 10
 // serveDirectory answers a directory request from the phonebook table:
 // entries whose alias, description or username contain q, ignoring case,
 // in table order, at most limit of them.
-func (d *Door) serveDirectory(w http.ResponseWriter, st *state, query params, lg *logLine) {
+func (d *Door) serveDirectory(w http.ResponseWriter, r *http.Request, st *state, query params, lg *logLine) {
 	if st.phonebook == nil {
 		d.writeFallback(w, st, directory, lg)
 		return
@@ -30,11 +31,22 @@ func (d *Door) serveDirectory(w http.ResponseWriter, st *state, query params, lg
 	}
 	limit = min(limit, st.maxResults)
 	q := strings.ToLower(strings.TrimSpace(query.value("q")))
+	ctx, cancel := context.WithDeadline(r.Context(), lg.start.Add(st.timeout))
+	rows, err := st.phonebook.Rows(ctx)
+	cancel()
+	if err != nil {
+		lg.err = err.Error() // rows, if any, are from the last good read
+	}
+	if rows == nil && err != nil {
+		lg.outcome = outError
+		d.writeFallback(w, st, directory, lg)
+		return
+	}
 
 	bp := d.bufs.Get().(*[]byte)
 	b := append((*bp)[:0], `{"status":"success","result":[`...)
 	n := 0
-	for _, row := range st.phonebook.Rows() {
+	for _, row := range rows {
 		if n >= limit {
 			break
 		}

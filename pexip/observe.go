@@ -98,8 +98,11 @@ func (d *Door) finish(r *http.Request, lg *logLine) {
 	}
 	d.metrics.duration[lg.kind].Observe(elapsed.Seconds())
 	level := slog.LevelInfo
-	if lg.outcome == outError {
+	switch {
+	case lg.outcome == outError:
 		level = slog.LevelError
+	case lg.err != "": // answered, but something was wrong on the way
+		level = slog.LevelWarn
 	}
 	ctx := r.Context()
 	if !d.logger.Enabled(ctx, level) {

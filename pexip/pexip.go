@@ -93,7 +93,7 @@ type state struct {
 	auth       *basicAuth
 	tables     []tableRef
 	tableIndex map[string]int
-	phonebook  *FileTable
+	phonebook  phonebook
 	ignoreLoc  bool
 	maxResults int
 	avatars    *avatars
@@ -210,10 +210,6 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 				errs = append(errs, fmt.Errorf("%s.tables.%s.store: tables from the store need store.redis; a memory store is private to one process", where, t.Name))
 				continue
 			}
-			if t.Name == pc.Directory.Table {
-				errs = append(errs, fmt.Errorf("%s.directory.table: the phonebook must be a table file, not a store table", where))
-				continue
-			}
 			if shared == nil {
 				var err error
 				if shared, freshStore, err = d.store.get(cfg.Store); err != nil {
@@ -223,6 +219,9 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 			}
 			st.tableIndex[t.Name] = len(st.tables)
 			st.tables = append(st.tables, tableRef{name: t.Name, key: t.Key, lookup: t.Lookup, table: NewStoreTable(shared, t.Store)})
+			if t.Name == pc.Directory.Table {
+				st.phonebook = newStorePhonebook(shared, t.Store)
+			}
 			continue
 		}
 		data, err := cfg.ReadData(t.Path)
@@ -238,7 +237,7 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		st.tableIndex[t.Name] = len(st.tables)
 		st.tables = append(st.tables, tableRef{name: t.Name, key: t.Key, lookup: t.Lookup, table: ft})
 		if t.Name == pc.Directory.Table {
-			st.phonebook = ft
+			st.phonebook = filePhonebook{ft}
 		}
 	}
 	if a := pc.BasicAuth; a != nil {
@@ -432,7 +431,7 @@ func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case participantAvatar:
 		d.serveAvatar(w, r, st, query, alias, &lg)
 	case directory:
-		d.serveDirectory(w, st, query, &lg)
+		d.serveDirectory(w, r, st, query, &lg)
 	default:
 		req.ctx, req.st, req.kind, req.pathAlias = r.Context(), st, k.String(), alias
 		req.deadline = start.Add(st.timeout)
