@@ -184,38 +184,17 @@ func Compose(global, service *Chain) *Chain {
 }
 
 func compile(members []member, serviceAt int) *Chain {
-	c := &Chain{members: members, serviceAt: serviceAt, failState: DefaultFailStatus}
-	for _, m := range members {
-		if p, ok := m.policy.(Rewriter); ok {
-			c.rewrite = append(c.rewrite, named[Rewriter]{m.name, p})
-		}
-		if p, ok := m.policy.(Accessor); ok {
-			c.access = append(c.access, named[Accessor]{m.name, p})
-		}
-		if p, ok := m.policy.(ContentProducer); ok {
-			c.content = append(c.content, named[ContentProducer]{m.name, p})
-		}
-		if p, ok := m.policy.(UpstreamBalancer); ok {
-			c.balancer = append(c.balancer, named[UpstreamBalancer]{m.name, p})
-		}
-		if p, ok := m.policy.(HeaderFilter); ok {
-			c.headers = append(c.headers, named[HeaderFilter]{m.name, p})
-		}
-		if p, ok := m.policy.(BodyFilter); ok {
-			c.body = append(c.body, named[BodyFilter]{m.name, p})
-		}
-		if p, ok := m.policy.(PostActioner); ok {
-			c.post = append(c.post, named[PostActioner]{m.name, p})
-		}
-		if p, ok := m.policy.(Logger); ok {
-			c.log = append(c.log, named[Logger]{m.name, p})
-		}
-		if p, ok := m.policy.(SSLCertificateHandler); ok {
-			c.ssl = append(c.ssl, named[SSLCertificateHandler]{m.name, p})
-		}
-		if p, ok := m.policy.(MetricsCollector); ok {
-			c.metrics = append(c.metrics, named[MetricsCollector]{m.name, p})
-		}
+	c := &Chain{members: members, serviceAt: serviceAt, failState: DefaultFailStatus,
+		rewrite:  acting[Rewriter](members),
+		access:   acting[Accessor](members),
+		content:  acting[ContentProducer](members),
+		balancer: acting[UpstreamBalancer](members),
+		headers:  acting[HeaderFilter](members),
+		body:     acting[BodyFilter](members),
+		post:     acting[PostActioner](members),
+		log:      acting[Logger](members),
+		ssl:      acting[SSLCertificateHandler](members),
+		metrics:  acting[MetricsCollector](members),
 	}
 	// Exports: the first policy wins on a clash.
 	for i := len(members) - 1; i >= 0; i-- {
@@ -229,6 +208,18 @@ func compile(members []member, serviceAt int) *Chain {
 		}
 	}
 	return c
+}
+
+// acting returns, in chain order, the members whose policy acts in the
+// phase of interface T.
+func acting[T any](members []member) []named[T] {
+	var out []named[T]
+	for _, m := range members {
+		if p, ok := m.policy.(T); ok {
+			out = append(out, named[T]{m.name, p})
+		}
+	}
+	return out
 }
 
 // SetFailStatus sets the status of a request whose policy fails (503 by
