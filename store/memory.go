@@ -95,6 +95,16 @@ type tableEntry struct {
 
 func expired(exp, now int64) bool { return exp != 0 && exp <= now }
 
+// dropExpired deletes the entries of m whose expiry, read by exp, has
+// passed at now.
+func dropExpired[V any](m map[string]V, now int64, exp func(V) int64) {
+	for k, v := range m {
+		if expired(exp(v), now) {
+			delete(m, k)
+		}
+	}
+}
+
 func expiry(now int64, ttl time.Duration) int64 {
 	if ttl <= 0 {
 		return 0
@@ -176,36 +186,12 @@ func (m *Memory) Sweep() {
 		s := &m.shards[i]
 		s.mu.Lock()
 		now := m.now().UnixNano()
-		for k, v := range s.counters {
-			if expired(v.exp, now) {
-				delete(s.counters, k)
-			}
-		}
-		for k, v := range s.windows {
-			if expired(v.exp, now) {
-				delete(s.windows, k)
-			}
-		}
-		for k, v := range s.buckets {
-			if expired(v.exp, now) {
-				delete(s.buckets, k)
-			}
-		}
-		for k, v := range s.leases {
-			if expired(v.exp, now) {
-				delete(s.leases, k)
-			}
-		}
-		for k, v := range s.events {
-			if expired(v.exp, now) {
-				delete(s.events, k)
-			}
-		}
-		for k, v := range s.sets {
-			if expired(v.exp, now) {
-				delete(s.sets, k)
-			}
-		}
+		dropExpired(s.counters, now, func(v *counter) int64 { return v.exp })
+		dropExpired(s.windows, now, func(v *window) int64 { return v.exp })
+		dropExpired(s.buckets, now, func(v *bucket) int64 { return v.exp })
+		dropExpired(s.leases, now, func(v *leaseSet) int64 { return v.exp })
+		dropExpired(s.events, now, func(v *eventLog) int64 { return v.exp })
+		dropExpired(s.sets, now, func(v *set) int64 { return v.exp })
 		for k, t := range s.tables {
 			t.dropExpired(now)
 			if len(t.entries) == 0 {
