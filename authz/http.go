@@ -111,12 +111,7 @@ func (d *Door) serveNginx(w http.ResponseWriter, r *http.Request, s *snapshot) {
 	d.decide(s.nginx, req, o, adNginx)
 	h := w.Header()
 	if o.Allow {
-		for _, f := range o.SetRequest {
-			h.Set(f.Name, f.Value)
-		}
-		for _, f := range o.AppendRequest {
-			h.Add(f.Name, f.Value)
-		}
+		setRequestMutations(h, o)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -150,12 +145,7 @@ func (d *Door) serveForward(w http.ResponseWriter, r *http.Request, s *snapshot)
 	d.decide(s.forward, req, o, adForward)
 	h := w.Header()
 	if o.Allow {
-		for _, f := range o.SetRequest {
-			h.Set(f.Name, f.Value)
-		}
-		for _, f := range o.AppendRequest {
-			h.Add(f.Name, f.Value)
-		}
+		setRequestMutations(h, o)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -164,6 +154,17 @@ func (d *Door) serveForward(w http.ResponseWriter, r *http.Request, s *snapshot)
 		st = http.StatusForbidden
 	}
 	writeDenial(w, o, st, true)
+}
+
+// setRequestMutations writes an allowing outcome's changes to the upstream
+// request as headers of the answer, for the proxy to copy onto it.
+func setRequestMutations(h http.Header, o *Outcome) {
+	for _, f := range o.SetRequest {
+		h.Set(f.Name, f.Value)
+	}
+	for _, f := range o.AppendRequest {
+		h.Add(f.Name, f.Value)
+	}
 }
 
 // fillForwarded rebuilds the original request of a proxy that reports it
