@@ -16,6 +16,7 @@ import (
 
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/condition"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 	"github.com/verdict-policy/verdict/policies/jwt"
 )
@@ -68,19 +69,11 @@ type Operation struct {
 	ValueType    string `json:"value_type"`
 }
 
-type opKind uint8
-
-const (
-	opEqual opKind = iota
-	opNotEqual
-	opMatches
-)
-
 type operation struct {
 	claim     string
 	claimPath []string
 	claimTpl  *liquidctx.Template // a liquid jwt_claim
-	op        opKind
+	op        condition.Op
 	value     *liquidctx.Template
 	re        *regexp.Regexp // a plain matches value, anchored
 }
@@ -138,12 +131,8 @@ func New(raw json.RawMessage) (*Policy, error) {
 			}
 			cr.methods = append(cr.methods, m)
 		}
-		switch r.CombineOp {
-		case "", "and":
-		case "or":
-			cr.or = true
-		default:
-			return nil, fmt.Errorf("%s.combine_op: %q is not and or or", at, r.CombineOp)
+		if cr.or, err = condition.ParseCombineOp(r.CombineOp); err != nil {
+			return nil, fmt.Errorf("%s.combine_op: %w", at, err)
 		}
 		for j, o := range r.Operations {
 			co, err := compileOperation(o)
@@ -159,16 +148,11 @@ func New(raw json.RawMessage) (*Policy, error) {
 
 func compileOperation(o Operation) (operation, error) {
 	var co operation
-	switch o.Op {
-	case "==":
-		co.op = opEqual
-	case "!=":
-		co.op = opNotEqual
-	case "matches":
-		co.op = opMatches
-	default:
-		return co, fmt.Errorf("op: %q is not ==, != or matches", o.Op)
+	op, err := condition.ParseOp(o.Op)
+	if err != nil {
+		return co, fmt.Errorf("op: %w", err)
 	}
+	co.op = op
 	if o.JWTClaim == "" {
 		return co, fmt.Errorf("jwt_claim: empty")
 	}
@@ -184,19 +168,12 @@ func compileOperation(o Operation) (operation, error) {
 	if co.value, err = liquidctx.Compile(o.Value, o.ValueType); err != nil {
 		return co, fmt.Errorf("value: %w", err)
 	}
-	if co.op == opMatches && co.value.IsPlain() {
-		if co.re, err = anchored(o.Value); err != nil {
+	if co.op == condition.OpMatches && co.value.IsPlain() {
+		if co.re, err = condition.Anchored(o.Value); err != nil {
 			return co, fmt.Errorf("value: %w", err)
 		}
 	}
 	return co, nil
-}
-
-func anchored(re string) (*regexp.Regexp, error) {
-	if _, err := regexp.Compile(re); err != nil {
-		return nil, fmt.Errorf("%q is not a valid regular expression: %w", re, err)
-	}
-	return regexp.Compile(`^(?:` + re + `)$`)
 }
 
 // placeholder is what {name} in a resource matches: one path segment.
@@ -334,7 +311,7 @@ func (p *Policy) opHolds(o *operation, c *chain.Context, claims map[string]any) 
 		}
 	}
 	if len(left) == 0 {
-		return o.op == opNotEqual, nil
+		return o.op == condition.OpNotEqual, nil
 	}
 	re := o.re
 	var right string
@@ -344,8 +321,8 @@ func (p *Policy) opHolds(o *operation, c *chain.Context, claims map[string]any) 
 			return false, fmt.Errorf("value: %w", err)
 		}
 		right = s
-		if o.op == opMatches {
-			if re, err = anchored(right); err != nil {
+		if o.op == condition.OpMatches {
+			if re, err = condition.Anchored(right); err != nil {
 				return false, nil
 			}
 		}
@@ -353,14 +330,14 @@ func (p *Policy) opHolds(o *operation, c *chain.Context, claims map[string]any) 
 	for _, l := range left {
 		var ok bool
 		switch o.op {
-		case opEqual, opNotEqual:
+		case condition.OpEqual, condition.OpNotEqual:
 			ok = l == right
-		case opMatches:
+		case condition.OpMatches:
 			ok = re.MatchString(l)
 		}
 		if ok {
-			return o.op != opNotEqual, nil
+			return o.op != condition.OpNotEqual, nil
 		}
 	}
-	return o.op == opNotEqual, nil
+	return o.op == condition.OpNotEqual, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/condition"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 	"github.com/verdict-policy/verdict/policies/jwt"
 )
@@ -92,21 +93,13 @@ const (
 	fromLiquid
 )
 
-type opKind uint8
-
-const (
-	opEqual opKind = iota
-	opNotEqual
-	opMatches
-)
-
 // operation is an Operation compiled.
 type operation struct {
 	from   source
 	name   string // header (canonical), query argument or claim name
 	claim  []string
 	liquid *liquidctx.Template
-	op     opKind
+	op     condition.Op
 	value  *liquidctx.Template
 	// re is the compiled regular expression of a plain matches value.
 	re *regexp.Regexp
@@ -159,12 +152,8 @@ func New(raw json.RawMessage, hostRewrite string) (*Policy, error) {
 				return nil, fmt.Errorf("%s.replace_path: %w", at, err)
 			}
 		}
-		switch r.Condition.CombineOp {
-		case "", "and":
-		case "or":
-			cr.or = true
-		default:
-			return nil, fmt.Errorf("%s.condition.combine_op: %q is not and or or", at, r.Condition.CombineOp)
+		if cr.or, err = condition.ParseCombineOp(r.Condition.CombineOp); err != nil {
+			return nil, fmt.Errorf("%s.condition.combine_op: %w", at, err)
 		}
 		for j, o := range r.Condition.Operations {
 			co, err := compileOperation(o)
@@ -210,35 +199,22 @@ func compileOperation(o Operation) (operation, error) {
 	default:
 		return co, fmt.Errorf("match: %q is not path, header, query_arg, jwt_claim or liquid", o.Match)
 	}
-	switch o.Op {
-	case "==":
-		co.op = opEqual
-	case "!=":
-		co.op = opNotEqual
-	case "matches":
-		co.op = opMatches
-	default:
-		return co, fmt.Errorf("op: %q is not ==, != or matches", o.Op)
+	op, err := condition.ParseOp(o.Op)
+	if err != nil {
+		return co, fmt.Errorf("op: %w", err)
 	}
+	co.op = op
 	t, err := liquidctx.Compile(o.Value, o.ValueType)
 	if err != nil {
 		return co, fmt.Errorf("value: %w", err)
 	}
 	co.value = t
-	if co.op == opMatches && t.IsPlain() {
-		if co.re, err = anchored(o.Value); err != nil {
+	if co.op == condition.OpMatches && t.IsPlain() {
+		if co.re, err = condition.Anchored(o.Value); err != nil {
 			return co, fmt.Errorf("value: %w", err)
 		}
 	}
 	return co, nil
-}
-
-// anchored compiles re to match a whole value.
-func anchored(re string) (*regexp.Regexp, error) {
-	if _, err := regexp.Compile(re); err != nil {
-		return nil, fmt.Errorf("%q is not a valid regular expression: %w", re, err)
-	}
-	return regexp.Compile(`^(?:` + re + `)$`)
 }
 
 // Access chooses the upstream of the first rule that holds.
@@ -304,7 +280,7 @@ func (o *operation) holds(c *chain.Context) (bool, error) {
 		return false, err
 	}
 	if !present {
-		return o.op == opNotEqual, nil
+		return o.op == condition.OpNotEqual, nil
 	}
 	if o.re != nil {
 		return o.re.MatchString(left), nil
@@ -314,12 +290,12 @@ func (o *operation) holds(c *chain.Context) (bool, error) {
 		return false, fmt.Errorf("value: %w", err)
 	}
 	switch o.op {
-	case opEqual:
+	case condition.OpEqual:
 		return left == right, nil
-	case opNotEqual:
+	case condition.OpNotEqual:
 		return left != right, nil
 	}
-	re, err := anchored(right)
+	re, err := condition.Anchored(right)
 	if err != nil {
 		// A template rendered into a bad pattern: the operation cannot hold.
 		return false, nil

@@ -36,17 +36,9 @@ type Operation struct {
 	RightType string `json:"right_type"`
 }
 
-type opKind uint8
-
-const (
-	opEqual opKind = iota
-	opNotEqual
-	opMatches
-)
-
 type operation struct {
 	left, right *Value
-	op          opKind
+	op          Op
 	re          *regexp.Regexp // matches with a plain right value
 }
 
@@ -66,12 +58,9 @@ func Compile(s Spec) (*Condition, error) { return CompileNamed(s, "left", "right
 // match and value); errors use those names.
 func CompileNamed(s Spec, left, right string) (*Condition, error) {
 	c := &Condition{}
-	switch s.CombineOp {
-	case "", "and":
-	case "or":
-		c.any = true
-	default:
-		return nil, fmt.Errorf("combine_op: %q is neither and nor or", s.CombineOp)
+	var err error
+	if c.any, err = ParseCombineOp(s.CombineOp); err != nil {
+		return nil, fmt.Errorf("combine_op: %w", err)
 	}
 	for i, o := range s.Operations {
 		op, err := compileOperation(o, left, right)
@@ -86,15 +75,8 @@ func CompileNamed(s Spec, left, right string) (*Condition, error) {
 func compileOperation(o Operation, left, right string) (operation, error) {
 	var op operation
 	var err error
-	switch o.Op {
-	case "==":
-		op.op = opEqual
-	case "!=":
-		op.op = opNotEqual
-	case "matches":
-		op.op = opMatches
-	default:
-		return op, fmt.Errorf("op: unknown operator %q (want ==, != or matches)", o.Op)
+	if op.op, err = ParseOp(o.Op); err != nil {
+		return op, fmt.Errorf("op: %w", err)
 	}
 	if op.left, err = CompileValue(o.Left, o.LeftType); err != nil {
 		return op, fmt.Errorf("%s: %w", left, err)
@@ -102,7 +84,7 @@ func compileOperation(o Operation, left, right string) (operation, error) {
 	if op.right, err = CompileValue(o.Right, o.RightType); err != nil {
 		return op, fmt.Errorf("%s: %w", right, err)
 	}
-	if op.op == opMatches && op.right.IsPlain() {
+	if op.op == OpMatches && op.right.IsPlain() {
 		if op.re, err = regexp.Compile(o.Right); err != nil {
 			return op, fmt.Errorf("%s: invalid regular expression %q: %w", right, o.Right, err)
 		}
@@ -165,9 +147,9 @@ func (o *operation) eval(c *chain.Context, extra map[string]any) (bool, error) {
 		return false, err
 	}
 	switch o.op {
-	case opEqual:
+	case OpEqual:
 		return left == right, nil
-	case opNotEqual:
+	case OpNotEqual:
 		return left != right, nil
 	}
 	re := o.re
