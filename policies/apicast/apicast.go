@@ -16,7 +16,7 @@ import (
 
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/config"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
 
 //go:embed apicast-policy.json
@@ -26,11 +26,7 @@ var manifestJSON []byte
 const Name = "apicast"
 
 func init() {
-	m := manifest.MustParse(manifestJSON)
-	chain.Register(chain.Factory{
-		Name: Name, Version: chain.BuiltinVersion, Manifest: manifestJSON,
-		Validate: m.Validate, New: New,
-	})
+	builtin.Register(Name, manifestJSON, New)
 }
 
 // Policy is a built apicast policy for one service.

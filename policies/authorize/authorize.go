@@ -13,8 +13,8 @@ import (
 	"sync"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
 	"github.com/verdict-policy/verdict/pdl"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
 
 //go:embed apicast-policy.json
@@ -31,11 +31,7 @@ const (
 )
 
 func init() {
-	m := manifest.MustParse(manifestJSON)
-	chain.Register(chain.Factory{
-		Name: Name, Version: chain.BuiltinVersion, Manifest: manifestJSON,
-		Validate: m.Validate, New: New,
-	})
+	builtin.Register(Name, manifestJSON, New)
 }
 
 // Config is the policy's configuration.

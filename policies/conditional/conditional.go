@@ -13,7 +13,7 @@ import (
 	"log/slog"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
 )
 
@@ -23,24 +23,16 @@ const Name = "conditional"
 //go:embed apicast-policy.json
 var manifestJSON []byte
 
-var policyManifest = manifest.MustParse(manifestJSON)
-
 func init() {
-	chain.Register(chain.Factory{
-		Name:     Name,
-		Version:  chain.BuiltinVersion,
-		Manifest: manifestJSON,
-		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
-			p, err := New(cfg, env)
-			if err != nil {
-				return nil, err
-			}
-			if p.nested.HasBodyFilters() {
-				return &filtering{p}, nil
-			}
-			return p, nil
-		},
+	builtin.Register(Name, manifestJSON, func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
+		p, err := New(cfg, env)
+		if err != nil {
+			return nil, err
+		}
+		if p.nested.HasBodyFilters() {
+			return &filtering{p}, nil
+		}
+		return p, nil
 	})
 }
 

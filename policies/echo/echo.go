@@ -10,7 +10,7 @@ import (
 	"net/http"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
 
 //go:embed apicast-policy.json
@@ -20,11 +20,7 @@ var manifestJSON []byte
 const Name = "echo"
 
 func init() {
-	m := manifest.MustParse(manifestJSON)
-	chain.Register(chain.Factory{
-		Name: Name, Version: chain.BuiltinVersion, Manifest: manifestJSON,
-		Validate: m.Validate, New: New,
-	})
+	builtin.Register(Name, manifestJSON, New)
 }
 
 // Config is the policy's configuration.

@@ -13,7 +13,7 @@ import (
 	"net/textproto"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 )
 
@@ -23,18 +23,8 @@ const Name = "headers"
 //go:embed apicast-policy.json
 var manifestJSON []byte
 
-var policyManifest = manifest.MustParse(manifestJSON)
-
 func init() {
-	chain.Register(chain.Factory{
-		Name:     Name,
-		Version:  chain.BuiltinVersion,
-		Manifest: manifestJSON,
-		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, _ chain.Env) (chain.Policy, error) {
-			return New(cfg)
-		},
-	})
+	builtin.Simple(Name, manifestJSON, New)
 }
 
 // Config is the policy's configuration.

@@ -22,7 +22,7 @@ import (
 
 	authjwt "github.com/verdict-policy/verdict/authz/jwt"
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
 
 // Name is the policy's name in a chain entry.
@@ -34,17 +34,9 @@ const ContextKey = "jwt"
 //go:embed apicast-policy.json
 var manifestJSON []byte
 
-var policyManifest = manifest.MustParse(manifestJSON)
-
 func init() {
-	chain.Register(chain.Factory{
-		Name:     Name,
-		Version:  chain.BuiltinVersion,
-		Manifest: manifestJSON,
-		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
-			return NewIn(cfg, env.Logger, env.Path)
-		},
+	builtin.Register(Name, manifestJSON, func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
+		return NewIn(cfg, env.Logger, env.Path)
 	})
 }
 

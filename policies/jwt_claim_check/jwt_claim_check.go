@@ -15,7 +15,7 @@ import (
 	"strings"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 	"github.com/verdict-policy/verdict/policies/jwt"
@@ -30,18 +30,8 @@ const DefaultErrorMessage = "Request blocked due to JWT claim policy"
 //go:embed apicast-policy.json
 var manifestJSON []byte
 
-var policyManifest = manifest.MustParse(manifestJSON)
-
 func init() {
-	chain.Register(chain.Factory{
-		Name:     Name,
-		Version:  chain.BuiltinVersion,
-		Manifest: manifestJSON,
-		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, _ chain.Env) (chain.Policy, error) {
-			return New(cfg)
-		},
-	})
+	builtin.Simple(Name, manifestJSON, New)
 }
 
 // Config is the policy's configuration.

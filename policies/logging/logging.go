@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 )
@@ -35,17 +35,9 @@ const Message = "access"
 //go:embed apicast-policy.json
 var manifestJSON []byte
 
-var policyManifest = manifest.MustParse(manifestJSON)
-
 func init() {
-	chain.Register(chain.Factory{
-		Name:     Name,
-		Version:  chain.BuiltinVersion,
-		Manifest: manifestJSON,
-		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
-			return New(cfg, env)
-		},
+	builtin.Register(Name, manifestJSON, func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
+		return New(cfg, env)
 	})
 }
 

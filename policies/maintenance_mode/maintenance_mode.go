@@ -16,7 +16,7 @@ import (
 
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/config"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
 )
 
@@ -40,26 +40,18 @@ const (
 //go:embed apicast-policy.json
 var manifestJSON []byte
 
-var policyManifest = manifest.MustParse(manifestJSON)
-
 func init() {
-	chain.Register(chain.Factory{
-		Name:     Name,
-		Version:  chain.BuiltinVersion,
-		Manifest: manifestJSON,
-		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
-			p, err := New(cfg)
-			if err != nil {
-				return nil, err
+	builtin.Register(Name, manifestJSON, func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
+		p, err := New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if svc, ok := env.Service.(*config.Service); ok && svc != nil && svc.APIBackend != "" {
+			if u, err := url.Parse(svc.APIBackend); err == nil {
+				p.SetDefaultUpstream(u)
 			}
-			if svc, ok := env.Service.(*config.Service); ok && svc != nil && svc.APIBackend != "" {
-				if u, err := url.Parse(svc.APIBackend); err == nil {
-					p.SetDefaultUpstream(u)
-				}
-			}
-			return p, nil
-		},
+		}
+		return p, nil
 	})
 }
 

@@ -11,7 +11,7 @@ import (
 	"log/slog"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
 
 //go:embed apicast-policy.json
@@ -21,11 +21,7 @@ var manifestJSON []byte
 const Name = "phase_logger"
 
 func init() {
-	m := manifest.MustParse(manifestJSON)
-	chain.Register(chain.Factory{
-		Name: Name, Version: chain.BuiltinVersion, Manifest: manifestJSON,
-		Validate: m.Validate, New: New,
-	})
+	builtin.Register(Name, manifestJSON, New)
 }
 
 // Message is the text of every log line; the phase is in the "phase"

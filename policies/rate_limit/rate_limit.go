@@ -25,7 +25,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
 	"github.com/verdict-policy/verdict/store"
 )
@@ -57,17 +57,9 @@ const releaseTimeout = 2 * time.Second
 //go:embed apicast-policy.json
 var manifestJSON []byte
 
-var policyManifest = manifest.MustParse(manifestJSON)
-
 func init() {
-	chain.Register(chain.Factory{
-		Name:     Name,
-		Version:  chain.BuiltinVersion,
-		Manifest: manifestJSON,
-		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
-			return New(cfg, env)
-		},
+	builtin.Register(Name, manifestJSON, func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
+		return New(cfg, env)
 	})
 }
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/config"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 	"github.com/verdict-policy/verdict/policies/jwt"
@@ -32,21 +32,13 @@ const UpstreamKey = "route_upstream"
 //go:embed apicast-policy.json
 var manifestJSON []byte
 
-var policyManifest = manifest.MustParse(manifestJSON)
-
 func init() {
-	chain.Register(chain.Factory{
-		Name:     Name,
-		Version:  chain.BuiltinVersion,
-		Manifest: manifestJSON,
-		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
-			hostRewrite := ""
-			if svc, ok := env.Service.(*config.Service); ok && svc != nil {
-				hostRewrite = svc.HostnameRewrite
-			}
-			return New(cfg, hostRewrite)
-		},
+	builtin.Register(Name, manifestJSON, func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
+		hostRewrite := ""
+		if svc, ok := env.Service.(*config.Service); ok && svc != nil {
+			hostRewrite = svc.HostnameRewrite
+		}
+		return New(cfg, hostRewrite)
 	})
 }
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
 
 //go:embed apicast-policy.json
@@ -20,11 +20,7 @@ var manifestJSON []byte
 const Name = "upstream_connection"
 
 func init() {
-	m := manifest.MustParse(manifestJSON)
-	chain.Register(chain.Factory{
-		Name: Name, Version: chain.BuiltinVersion, Manifest: manifestJSON,
-		Validate: m.Validate, New: New,
-	})
+	builtin.Register(Name, manifestJSON, New)
 }
 
 // Policy is a built upstream_connection policy.

@@ -16,7 +16,7 @@ import (
 	"strings"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/manifest"
+	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 )
 
@@ -26,18 +26,8 @@ const Name = "url_rewriting"
 //go:embed apicast-policy.json
 var manifestJSON []byte
 
-var policyManifest = manifest.MustParse(manifestJSON)
-
 func init() {
-	chain.Register(chain.Factory{
-		Name:     Name,
-		Version:  chain.BuiltinVersion,
-		Manifest: manifestJSON,
-		Validate: policyManifest.Validate,
-		New: func(cfg json.RawMessage, _ chain.Env) (chain.Policy, error) {
-			return New(cfg)
-		},
-	})
+	builtin.Simple(Name, manifestJSON, New)
 }
 
 // Config is the policy's configuration.
