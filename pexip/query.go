@@ -59,11 +59,14 @@ func parseQuery(raw string, dst params) (params, error) {
 			return dst, fmt.Errorf("parameter %q holds a raw ';'; escape it as %%3B", truncate(pair))
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		key, err := url.QueryUnescape(k)
-		if err != nil {
-			return dst, fmt.Errorf("parameter name %q: %w", truncate(k), err)
+		key := k
+		if hasEscapes(k) {
+			var err error
+			if key, err = url.QueryUnescape(k); err != nil {
+				return dst, fmt.Errorf("parameter name %q: %w", truncate(k), err)
+			}
 		}
-		escaped := strings.ContainsAny(v, "%+")
+		escaped := hasEscapes(v)
 		if escaped {
 			if err := checkEscapes(v); err != nil {
 				return dst, fmt.Errorf("parameter %s: %w", truncate(key), err)
@@ -72,6 +75,17 @@ func parseQuery(raw string, dst params) (params, error) {
 		dst = append(dst, param{key: key, value: v, escaped: escaped})
 	}
 	return dst, nil
+}
+
+// hasEscapes reports whether a form value holds '%' or '+', which decode
+// to something else.
+func hasEscapes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '%' || c == '+' {
+			return true
+		}
+	}
+	return false
 }
 
 func truncate(s string) string {
