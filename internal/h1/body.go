@@ -1,0 +1,134 @@
+package h1
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/http/httputil"
+	"time"
+)
+
+// body is a request body: the bytes of a Content-Length, or a chunked
+// stream. It reads what the head's read already buffered first.
+type body struct {
+	c         *conn
+	active    bool
+	remaining int64 // bytes left of a Content-Length body
+	chunked   io.Reader
+	done      bool // a chunked body was read to its end
+	expect    bool // 100 Continue is owed before the first read
+	deadline  time.Time
+}
+
+var errBodyDone = errors.New("h1: request body read after the handler returned")
+
+func (b *body) reset() {
+	*b = body{c: b.c}
+}
+
+func (b *body) start(n int64, expectContinue bool) {
+	b.active, b.remaining, b.expect = true, n, expectContinue
+	b.deadline = time.Now().Add(b.c.srv.ReadTimeout)
+}
+
+func (b *body) startChunked(expectContinue bool) {
+	b.active, b.expect = true, expectContinue
+	b.deadline = time.Now().Add(b.c.srv.ReadTimeout)
+	// The bufio.Reader may read past the body; the connection closes
+	// after this request, so nothing is lost that was meant to be kept.
+	b.chunked = httputil.NewChunkedReader(bufio.NewReader(rawReader{b}))
+}
+
+// Read implements io.Reader.
+func (b *body) Read(p []byte) (int, error) {
+	if !b.active {
+		return 0, errBodyDone
+	}
+	if b.expect {
+		b.expect = false
+		// The client is waiting for the go-ahead, unless the final
+		// response has begun: a 100 after it would corrupt it.
+		if b.c.r == b.c.w && !b.c.resp.streaming {
+			b.c.setWriteDeadline(time.Now().Add(b.c.srv.WriteTimeout))
+			if _, err := io.WriteString(b.c.nc, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if b.chunked != nil {
+		if b.done {
+			return 0, io.EOF
+		}
+		n, err := b.chunked.Read(p)
+		if err == io.EOF {
+			b.done = true
+		}
+		return n, err
+	}
+	if b.remaining <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.raw(p)
+	b.remaining -= int64(n)
+	if err == io.EOF && b.remaining > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil && b.remaining == 0 {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// raw reads connection bytes, buffered ones first.
+func (b *body) raw(p []byte) (int, error) {
+	c := b.c
+	if c.r < c.w {
+		n := copy(p, c.buf[c.r:c.w])
+		c.r += n
+		return n, nil
+	}
+	c.setReadDeadline(b.deadline)
+	return c.nc.Read(p)
+}
+
+// Close implements io.Closer; what is left unread is dropped after the
+// response.
+func (b *body) Close() error { return nil }
+
+// discard drops what the handler left of the body and reports whether the
+// connection can read the next request.
+func (b *body) discard() bool {
+	if !b.active {
+		return true
+	}
+	keep := b.reusable()
+	b.active = false
+	if !keep {
+		return false
+	}
+	var scratch [4096]byte
+	for b.remaining > 0 {
+		n, err := b.raw(scratch[:min(int64(len(scratch)), b.remaining)])
+		b.remaining -= int64(n)
+		if err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// reusable reports whether the connection can read another request after
+// this body: a chunked body may have been read past its end, a client
+// still waiting for 100 Continue may send the body or not, and a long
+// rest is not worth reading.
+func (b *body) reusable() bool {
+	return !b.active || b.chunked == nil && !b.expect && b.remaining <= maxDrain
+}
+
+// rawReader reads the connection for a chunked body.
+type rawReader struct{ b *body }
+
+func (r rawReader) Read(p []byte) (int, error) { return r.b.raw(p) }

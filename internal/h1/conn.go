@@ -1,0 +1,292 @@
+package h1
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states, for Shutdown.
+const (
+	stateActive int32 = iota // reading or answering a request
+	stateIdle                // waiting for a request, nothing buffered
+	stateClosed              // closed by Shutdown or Close
+)
+
+const (
+	initialBuffer = 4 << 10
+	// keepBuffer is the largest read buffer kept between requests; a
+	// connection that needed more for one head gives it back.
+	keepBuffer = 64 << 10
+	// maxDrain is how much of a body the handler left unread is read and
+	// dropped to keep the connection; past it the connection closes.
+	maxDrain = 256 << 10
+	// lingerTime is how long a connection refused with an error answer
+	// reads what the client still sends before it closes.
+	lingerTime = 500 * time.Millisecond
+	// deadlineSlack is how far a deadline already set may be from the one
+	// wanted before it is set again: setting one costs a timer update, and
+	// a timeout a second late is still a timeout. Timeouts shorter than
+	// two seconds get half the shortest as their slack (Server.slack), so
+	// that a deadline kept is never already past.
+	deadlineSlack = time.Second
+)
+
+// conn is one client connection and everything reused across its
+// requests.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	state  atomic.Int32
+	remote string
+	tls    *tls.ConnectionState
+	cctx   context.Context
+	cancel context.CancelFunc
+
+	buf  []byte // read buffer; buf[r:w] is read and not yet consumed
+	r, w int
+
+	readDL, writeDL time.Time // deadlines currently set
+
+	req  http.Request
+	tmpl http.Request // empty but for the connection's context
+	url  url.URL
+	hdr  http.Header
+	body body
+	resp response
+	out  []byte // response head and buffered body
+}
+
+func (c *conn) ctx() context.Context {
+	if c.cctx == nil {
+		c.cctx, c.cancel = context.WithCancel(c.srv.base)
+	}
+	return c.cctx
+}
+
+// errBadRequest is a request the server answers itself and then closes.
+type errBadRequest struct {
+	status int
+	reason string
+}
+
+func (e *errBadRequest) Error() string { return e.reason }
+
+func badRequest(status int, reason string) error {
+	return &errBadRequest{status: status, reason: reason}
+}
+
+func (c *conn) serve() {
+	defer func() {
+		_ = c.nc.Close()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.srv.forget(c)
+	}()
+	c.remote = c.nc.RemoteAddr().String()
+	if tc, ok := c.nc.(*tls.Conn); ok && !c.handshake(tc) {
+		return
+	}
+	c.tmpl = *(&http.Request{}).WithContext(c.ctx())
+	c.buf = make([]byte, initialBuffer)
+	c.hdr = make(http.Header, 8)
+	c.resp.hdr = make(http.Header, 8)
+	c.resp.c = c
+	c.body.c = c
+	first := true
+	for {
+		start, ok := c.waitRequest(first)
+		if !ok {
+			return
+		}
+		first = false
+		end, err := c.readHead(start)
+		if err == nil && end-c.r > c.srv.MaxHeaderBytes {
+			err = badRequest(http.StatusRequestHeaderFieldsTooLarge,
+				"the request head is larger than "+strconv.Itoa(c.srv.MaxHeaderBytes)+" bytes")
+		}
+		if err == nil {
+			err = c.parse(end)
+		}
+		if err != nil {
+			var bad *errBadRequest
+			if errors.As(err, &bad) {
+				c.answerBad(bad)
+			}
+			return
+		}
+		if !c.serveRequest() {
+			return
+		}
+		if len(c.buf) > keepBuffer {
+			rest := make([]byte, initialBuffer, max(initialBuffer, c.w-c.r))
+			rest = rest[:max(initialBuffer, c.w-c.r)]
+			c.w = copy(rest, c.buf[c.r:c.w])
+			c.r, c.buf = 0, rest
+		}
+	}
+}
+
+// waitRequest waits for the first byte of the next request. It reports
+// when that arrived if it had to wait, and the zero time if the byte was
+// buffered already; readHead reads the clock when it needs to. An idle
+// connection can be closed by Shutdown.
+func (c *conn) waitRequest(first bool) (time.Time, bool) {
+	if c.r < c.w {
+		return time.Time{}, true
+	}
+	now := time.Now()
+	c.r, c.w = 0, 0
+	timeout := c.srv.IdleTimeout
+	if first {
+		timeout = c.srv.ReadHeaderTimeout
+	}
+	if !c.state.CompareAndSwap(stateActive, stateIdle) {
+		return now, false
+	}
+	c.setReadDeadline(now.Add(timeout))
+	n, err := c.nc.Read(c.buf)
+	if !c.state.CompareAndSwap(stateIdle, stateActive) {
+		return now, false // closed by Shutdown while waiting
+	}
+	if n == 0 || (err != nil && n == 0) {
+		return now, false
+	}
+	c.w = n
+	return time.Time{}, true
+}
+
+// readHead reads until the buffer holds a whole request head and returns
+// the offset just past it. Empty lines before a request line are skipped.
+func (c *conn) readHead(start time.Time) (int, error) {
+	scan := c.r
+	for {
+		for c.r < c.w && (c.buf[c.r] == '\r' || c.buf[c.r] == '\n') {
+			c.r++
+			scan = max(scan, c.r)
+		}
+		for scan < c.w {
+			i := bytes.IndexByte(c.buf[scan:c.w], '\n')
+			if i < 0 {
+				scan = c.w
+				break
+			}
+			nl := scan + i
+			if nl+1 < c.w && c.buf[nl+1] == '\n' {
+				return nl + 2, nil
+			}
+			if nl+2 < c.w && c.buf[nl+1] == '\r' && c.buf[nl+2] == '\n' {
+				return nl + 3, nil
+			}
+			if nl+2 >= c.w {
+				scan = nl // the next line's start is not all here yet
+				break
+			}
+			scan = nl + 1
+		}
+		limit := c.srv.MaxHeaderBytes
+		if c.w-c.r > limit {
+			return 0, badRequest(http.StatusRequestHeaderFieldsTooLarge,
+				"the request head is larger than "+strconv.Itoa(limit)+" bytes")
+		}
+		if c.w == len(c.buf) {
+			if c.r > 0 {
+				n := copy(c.buf, c.buf[c.r:c.w])
+				scan -= c.r
+				c.r, c.w = 0, n
+			} else {
+				grown := make([]byte, min(2*len(c.buf), limit+initialBuffer))
+				copy(grown, c.buf[:c.w])
+				c.buf = grown
+			}
+		}
+		if start.IsZero() {
+			start = time.Now()
+		}
+		c.setReadDeadline(start.Add(c.srv.ReadHeaderTimeout))
+		n, err := c.nc.Read(c.buf[c.w:])
+		c.w += n
+		if err != nil && n == 0 {
+			return 0, err
+		}
+	}
+}
+
+// setReadDeadline sets the read deadline unless the one set is within
+// the server's slack of it.
+func (c *conn) setReadDeadline(t time.Time) {
+	if d := t.Sub(c.readDL); d > c.srv.slack || d < -c.srv.slack || c.readDL.IsZero() {
+		c.readDL = t
+		_ = c.nc.SetReadDeadline(t)
+	}
+}
+
+func (c *conn) setWriteDeadline(t time.Time) {
+	if d := t.Sub(c.writeDL); d > c.srv.slack || d < -c.srv.slack || c.writeDL.IsZero() {
+		c.writeDL = t
+		_ = c.nc.SetWriteDeadline(t)
+	}
+}
+
+// serveRequest runs the handler on the parsed request and finishes its
+// response. It reports whether the connection stays open.
+func (c *conn) serveRequest() (keep bool) {
+	w := &c.resp
+	defer func() {
+		if p := recover(); p != nil {
+			keep = false
+			if p == http.ErrAbortHandler {
+				return // the response is cut short, as the handler asked
+			}
+			c.srv.logPanic(c, p)
+			if !w.wrote || (!w.streaming && !w.failed) {
+				w.reset(&c.req)
+				w.WriteHeader(http.StatusInternalServerError)
+				w.closeAfter = true
+				_, _ = w.WriteString("500 Internal Server Error\n")
+				w.finish()
+			}
+		}
+	}()
+	w.reset(&c.req)
+	c.srv.Handler.ServeHTTP(w, &c.req)
+	w.finish()
+	if w.failed || w.closeAfter || c.srv.closing.Load() {
+		return false
+	}
+	return c.body.discard()
+}
+
+// answerBad answers a request the server refused and closes.
+func (c *conn) answerBad(bad *errBadRequest) {
+	text := strconv.Itoa(bad.status) + " " + http.StatusText(bad.status) + ": " + bad.reason + "\n"
+	out := c.out[:0]
+	out = append(out, "HTTP/1.1 "...)
+	out = strconv.AppendInt(out, int64(bad.status), 10)
+	out = append(out, ' ')
+	out = append(out, http.StatusText(bad.status)...)
+	out = append(out, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	out = strconv.AppendInt(out, int64(len(text)), 10)
+	out = append(out, "\r\n\r\n"...)
+	out = append(out, text...)
+	now := time.Now()
+	c.setWriteDeadline(now.Add(c.srv.WriteTimeout))
+	_, _ = c.nc.Write(out)
+	c.out = out[:0]
+	// Closing with unread input would reset the connection and could
+	// destroy the answer before the client reads it: stop writing, and
+	// read what the client still sends for a moment first.
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.setReadDeadline(now.Add(lingerTime))
+		_, _ = io.CopyN(io.Discard, c.nc, maxDrain)
+	}
+}
