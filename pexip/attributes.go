@@ -35,6 +35,7 @@ type request struct {
 		a    Alias
 	}
 	rows []rowCache
+	res  result // the answer's fields, reused
 }
 
 type rowCache struct {
@@ -55,6 +56,7 @@ func (r *request) reset() {
 	}{}
 	clear(r.rows)
 	r.rows = r.rows[:0]
+	clear(r.res)
 }
 
 // Attribute implements pdl.Attributes.

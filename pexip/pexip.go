@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/internal/h1"
 	"github.com/verdict-policy/verdict/internal/reply"
 	"github.com/verdict-policy/verdict/pdl"
 	"github.com/verdict-policy/verdict/store"
@@ -65,11 +66,12 @@ type Door struct {
 	cur     atomic.Pointer[state]
 	reqs    sync.Pool
 	bufs    sync.Pool
+	attrs   sync.Pool // *[]slog.Attr of log lines
 
 	store storeConn
 
 	tlsMu     sync.Mutex
-	tlsServer *http.Server
+	tlsServer *h1.Server
 	tlsAddr   string
 	tlsLn     net.Listener
 	// A listener bound by Prepare for the address the next install
@@ -129,6 +131,7 @@ func New(logger *slog.Logger, reg prometheus.Registerer) *Door {
 	d := &Door{logger: logger, metrics: m}
 	d.reqs.New = func() any { return &request{} }
 	d.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	d.attrs.New = func() any { a := make([]slog.Attr, 0, 12); return &a }
 	return d
 }
 
@@ -494,7 +497,10 @@ func (d *Door) serveDecision(w http.ResponseWriter, st *state, k kind, req *requ
 // and the redirect alias if one is asked for. Earlier obligations win: a
 // rule's fields override its policy's and its set's.
 func (d *Door) results(st *state, k kind, req *request, dec pdl.Decision, lg *logLine) (result, string) {
-	res := make(result, 8) // most results fit one map group
+	if req.res == nil {
+		req.res = make(result, 8) // most results fit one map group
+	}
+	res := req.res // cleared when the request goes back to its pool
 	redirect := ""
 	for _, ob := range dec.Obligations {
 		switch ob.Name {

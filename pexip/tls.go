@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/internal/h1"
 )
 
 // loadCert reads the certificate and key named by t. They are read again
@@ -56,25 +57,28 @@ func (d *Door) setTLS(st *state) {
 		}
 	}
 	d.pendingLn, d.pendingAddr = nil, ""
-	srv := &http.Server{
+	// h1 serves HTTP/1.1 only: ALPN offers nothing else.
+	tlsCfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if st := d.cur.Load(); st != nil && st.cert != nil {
+				return st.cert, nil
+			}
+			return nil, errors.New("no certificate is configured")
+		},
+	}
+	srv := &h1.Server{
 		Handler:           d,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		TLSConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-				if st := d.cur.Load(); st != nil && st.cert != nil {
-					return st.cert, nil
-				}
-				return nil, errors.New("no certificate is configured")
-			},
-		},
+		Logger:            d.logger,
 	}
 	d.tlsServer, d.tlsAddr, d.tlsLn = srv, want, ln
 	go func() {
-		if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(tls.NewListener(ln, tlsCfg)); !errors.Is(err, http.ErrServerClosed) {
 			d.logger.Error("pexip TLS listener stopped", "error", err.Error())
 		}
 	}()

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/internal/h1"
 	"github.com/verdict-policy/verdict/internal/reply"
 	"github.com/verdict-policy/verdict/pdp"
 )
@@ -262,8 +263,8 @@ func (s *Server) Run(ctx context.Context) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	servers := []*http.Server{
-		s.httpServer(s.policyHandler()),
+	servers := []httpServer{
+		s.policyServer(),
 		s.httpServer(s.adminHandler()),
 	}
 	listeners := []net.Listener{s.policyLn, s.adminLn}
@@ -339,6 +340,26 @@ loop:
 		s.logger.Warn("closing the shared store", "error", err.Error())
 	}
 	return runErr
+}
+
+// httpServer is what Run needs of an HTTP server: net/http's, or h1's
+// on the policy listener.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// policyServer serves the policy listener with h1: its answers are small
+// and many, and h1 costs about half of net/http per request.
+func (s *Server) policyServer() *h1.Server {
+	return &h1.Server{
+		Handler:           s.policyHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		Logger:            s.logger,
+	}
 }
 
 func (s *Server) httpServer(h http.Handler) *http.Server {

@@ -134,6 +134,23 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return err
 }
 
+// HandleAttrs implements AttrsHandler: the parts go to the wrapped
+// handler as they are when it is an AttrsHandler, else as a record.
+func (h *Handler) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	var err error
+	if ah, ok := h.Handler.(AttrsHandler); ok {
+		err = ah.HandleAttrs(ctx, t, level, msg, attrs)
+	} else {
+		r := slog.NewRecord(t, level, msg, 0)
+		r.AddAttrs(attrs...)
+		err = h.Handler.Handle(ctx, r)
+	}
+	if level >= h.level {
+		h.w.Flush()
+	}
+	return err
+}
+
 // WithAttrs keeps the flushing behaviour for the derived handler.
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return &Handler{Handler: h.Handler.WithAttrs(attrs), w: h.w, level: h.level}

@@ -64,22 +64,62 @@ func (h *TextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if h.slow || !fastRecord(r) {
 		return h.std.Handle(ctx, r)
 	}
-	bp := bufPool.Get().(*[]byte)
-	b := (*bp)[:0]
-	if !r.Time.IsZero() {
-		b = append(b, "time="...)
-		b = appendTime(b, r.Time)
-		b = append(b, ' ')
-	}
-	b = append(b, "level="...)
-	b = append(b, r.Level.String()...)
-	b = append(b, " msg="...)
-	b = appendText(b, r.Message)
-	b = append(b, h.pre...)
+	b, bp := h.start(r.Time, r.Level, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
 		b = appendAttr(b, a)
 		return true
 	})
+	return h.end(b, bp)
+}
+
+// AttrsHandler is a handler that takes a record as its parts. A
+// slog.Record holds five attributes in place and allocates for more; a
+// caller logging a dozen attributes per request hands them over in a
+// slice it reuses instead.
+type AttrsHandler interface {
+	slog.Handler
+	// HandleAttrs handles the record of t, level, msg and attrs, as Handle
+	// would. It does not keep attrs.
+	HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error
+}
+
+// HandleAttrs implements AttrsHandler.
+func (h *TextHandler) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	fast := !h.slow
+	for _, a := range attrs {
+		fast = fast && fastAttr(a)
+	}
+	if !fast {
+		r := slog.NewRecord(t, level, msg, 0)
+		r.AddAttrs(attrs...)
+		return h.std.Handle(ctx, r)
+	}
+	b, bp := h.start(t, level, msg)
+	for _, a := range attrs {
+		b = appendAttr(b, a)
+	}
+	return h.end(b, bp)
+}
+
+// start begins a line in a pooled buffer: time, level, message and the
+// handler's own attributes.
+func (h *TextHandler) start(t time.Time, level slog.Level, msg string) ([]byte, *[]byte) {
+	bp := bufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if !t.IsZero() {
+		b = append(b, "time="...)
+		b = appendTime(b, t)
+		b = append(b, ' ')
+	}
+	b = append(b, "level="...)
+	b = append(b, level.String()...)
+	b = append(b, " msg="...)
+	b = appendText(b, msg)
+	return append(b, h.pre...), bp
+}
+
+// end writes the line and gives its buffer back.
+func (h *TextHandler) end(b []byte, bp *[]byte) error {
 	b = append(b, '\n')
 	_, err := h.out.Write(b)
 	if cap(b) <= 16<<10 {
