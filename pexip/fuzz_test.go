@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,33 @@ func FuzzParseTable(f *testing.F) {
 			if got == nil {
 				t.Fatalf("row %v not found by its key", r)
 			}
+		}
+	})
+}
+
+// FuzzParseQuery holds parseQuery to net/url's reading of a query: the
+// same parameters with the same decoded values, and an error exactly when
+// net/url finds one.
+func FuzzParseQuery(f *testing.F) {
+	f.Add("protocol=sip&local_alias=sip%3Aroom%40example.com&call_tag=&x")
+	f.Add("a=1&&b=%zz")
+	f.Add("a+b=c+d&=v&k%20=%41;")
+	f.Add("%=&a=%4")
+	f.Fuzz(func(t *testing.T, raw string) {
+		want, werr := url.ParseQuery(raw)
+		ps, err := parseQuery(raw, nil)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("parseQuery(%q) error %v; net/url error %v", raw, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		got := url.Values{}
+		for i := range ps {
+			got[ps[i].key] = append(got[ps[i].key], ps.at(i))
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("parseQuery(%q) = %v, net/url %v", raw, got, want)
 		}
 	})
 }

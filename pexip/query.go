@@ -46,46 +46,70 @@ func (ps params) value(key string) string {
 	return v
 }
 
+// queryByte marks the bytes parseQuery stops at: the pair and key
+// separators, the escapes and the forbidden ';'.
+var queryByte = [256]bool{'&': true, '=': true, '%': true, '+': true, ';': true}
+
 // parseQuery decodes a query string as a form (+ is a space) into dst.
-// An error names the parameter whose key or value does not decode.
+// An error names the parameter whose key or value does not decode. One
+// pass over the bytes finds each pair's end, its '=' and whether its key
+// or value hold escapes.
 func parseQuery(raw string, dst params) (params, error) {
 	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
+		eq, end := -1, len(raw)
+		keyEsc, valEsc := false, false
+	scan:
+		for i := 0; i < len(raw); i++ {
+			if !queryByte[raw[i]] {
+				continue
+			}
+			switch raw[i] {
+			case '&':
+				end = i
+				break scan
+			case '=':
+				if eq < 0 {
+					eq = i
+				}
+			case ';':
+				pair, _, _ := strings.Cut(raw, "&")
+				return dst, fmt.Errorf("parameter %q holds a raw ';'; escape it as %%3B", truncate(pair))
+			default: // '%' or '+'
+				if eq < 0 {
+					keyEsc = true
+				} else {
+					valEsc = true
+				}
+			}
+		}
+		pair := raw[:end]
+		if end < len(raw) {
+			raw = raw[end+1:]
+		} else {
+			raw = ""
+		}
 		if pair == "" {
 			continue
 		}
-		if strings.IndexByte(pair, ';') >= 0 {
-			return dst, fmt.Errorf("parameter %q holds a raw ';'; escape it as %%3B", truncate(pair))
+		k, v := pair, ""
+		if eq >= 0 {
+			k, v = pair[:eq], pair[eq+1:]
 		}
-		k, v, _ := strings.Cut(pair, "=")
 		key := k
-		if hasEscapes(k) {
+		if keyEsc {
 			var err error
 			if key, err = url.QueryUnescape(k); err != nil {
 				return dst, fmt.Errorf("parameter name %q: %w", truncate(k), err)
 			}
 		}
-		escaped := hasEscapes(v)
-		if escaped {
+		if valEsc {
 			if err := checkEscapes(v); err != nil {
 				return dst, fmt.Errorf("parameter %s: %w", truncate(key), err)
 			}
 		}
-		dst = append(dst, param{key: key, value: v, escaped: escaped})
+		dst = append(dst, param{key: key, value: v, escaped: valEsc})
 	}
 	return dst, nil
-}
-
-// hasEscapes reports whether a form value holds '%' or '+', which decode
-// to something else.
-func hasEscapes(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '%' || c == '+' {
-			return true
-		}
-	}
-	return false
 }
 
 func truncate(s string) string {

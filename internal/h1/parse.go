@@ -1,13 +1,13 @@
 package h1
 
 import (
-	"encoding/binary"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
-	"unsafe"
+
+	"github.com/verdict-policy/verdict/internal/bytescan"
 )
 
 // parse parses the head in c.buf[c.r:end] into c.req, consumes it and
@@ -260,19 +260,9 @@ func plainPath(path string) bool {
 // Targets are long (a Pexip query is half a kilobyte), so eight bytes are
 // checked at a time.
 func validTarget(s string) bool {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
-		// A byte below 0x21 or equal to 0x7f sets its high bit in one of
-		// these; a borrow only crosses from a byte that matched itself.
-		below := (x - ones*0x21) &^ x
-		del := x ^ (ones * 0x7f)
-		del = (del - ones) &^ del
-		if (below|del)&highs != 0 {
+		if x := bytescan.Word(s, i); bytescan.Less(x, 0x21) || bytescan.Has(x, 0x7f) {
 			break
 		}
 	}

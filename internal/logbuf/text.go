@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/verdict-policy/verdict/internal/bytescan"
 )
 
 // TextHandler writes records in the format of slog.TextHandler, line for
@@ -42,8 +45,36 @@ func NewTextHandler(out io.Writer, level slog.Leveler) *TextHandler {
 // lockedWriter serialises the lines of the fast path and of the standard
 // handler.
 type lockedWriter struct {
-	mu  sync.Mutex
-	out io.Writer
+	mu    sync.Mutex
+	out   io.Writer
+	stamp atomic.Pointer[stamp] // the time format of the last second seen
+}
+
+// stamp is the formatted time of one second in one zone: the part before
+// the milliseconds and the zone after them.
+type stamp struct {
+	sec    int64
+	offset int
+	prefix []byte // 2006-01-02T15:04:05
+	zone   []byte // Z or -07:00
+}
+
+// appendRecordTime writes t as appendTime does, formatting the date, the
+// time to the second and the zone once a second.
+func (w *lockedWriter) appendRecordTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	_, offset := t.Zone()
+	st := w.stamp.Load()
+	if st == nil || st.sec != sec || st.offset != offset {
+		st = &stamp{sec: sec, offset: offset,
+			prefix: t.AppendFormat(nil, "2006-01-02T15:04:05"),
+			zone:   t.AppendFormat(nil, "Z07:00")}
+		w.stamp.Store(st)
+	}
+	ms := t.Nanosecond() / 1e6
+	b = append(b, st.prefix...)
+	b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	return append(b, st.zone...)
 }
 
 func (w *lockedWriter) Write(p []byte) (int, error) {
@@ -108,7 +139,7 @@ func (h *TextHandler) start(t time.Time, level slog.Level, msg string) ([]byte, 
 	b := (*bp)[:0]
 	if !t.IsZero() {
 		b = append(b, "time="...)
-		b = appendTime(b, t)
+		b = h.out.appendRecordTime(b, t)
 		b = append(b, ' ')
 	}
 	b = append(b, "level="...)
@@ -198,13 +229,68 @@ func appendAttr(b []byte, a slog.Attr) []byte {
 	case slog.KindBool:
 		b = strconv.AppendBool(b, v.Bool())
 	case slog.KindDuration:
-		b = appendText(b, v.Duration().String())
+		b = appendDuration(b, v.Duration()) // never needs quotes
 	case slog.KindFloat64:
 		b = strconv.AppendFloat(b, v.Float64(), 'g', -1, 64)
 	case slog.KindTime:
 		b = appendTime(b, v.Time())
 	}
 	return b
+}
+
+// appendDuration writes d as d.String() does, without making the string.
+func appendDuration(b []byte, d time.Duration) []byte {
+	if d == 0 {
+		return append(b, "0s"...)
+	}
+	u := uint64(d)
+	if d < 0 {
+		b = append(b, '-')
+		u = -u
+	}
+	switch {
+	case u < uint64(time.Microsecond):
+		return append(strconv.AppendUint(b, u, 10), "ns"...)
+	case u < uint64(time.Millisecond):
+		return append(appendFrac(b, u, 3), "µs"...)
+	case u < uint64(time.Second):
+		return append(appendFrac(b, u, 6), "ms"...)
+	}
+	h := u / uint64(time.Hour)
+	u -= h * uint64(time.Hour)
+	m := u / uint64(time.Minute)
+	u -= m * uint64(time.Minute)
+	if h > 0 {
+		b = append(strconv.AppendUint(b, h, 10), 'h')
+	}
+	if h > 0 || m > 0 {
+		b = append(strconv.AppendUint(b, m, 10), 'm')
+	}
+	return append(appendFrac(b, u, 9), 's')
+}
+
+// appendFrac writes v/10^prec in decimal, the fraction without trailing
+// zeros and without its point when it is zero.
+func appendFrac(b []byte, v uint64, prec int) []byte {
+	pow := uint64(1)
+	for range prec {
+		pow *= 10
+	}
+	b = strconv.AppendUint(b, v/pow, 10)
+	frac := v % pow
+	if frac == 0 {
+		return b
+	}
+	var digits [9]byte
+	for i := prec - 1; i >= 0; i-- {
+		digits[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := prec
+	for digits[n-1] == '0' {
+		n--
+	}
+	return append(append(b, '.'), digits[:n]...)
 }
 
 // appendTime writes t as slog.TextHandler does: RFC 3339 with
@@ -251,7 +337,16 @@ func needsQuoting(s string) bool {
 	if len(s) == 0 {
 		return true
 	}
-	for i := 0; i < len(s); {
+	i := 0
+	// Eight bytes at a time while they are all printable ASCII other than
+	// space, '=' and '"'.
+	for ; i+8 <= len(s); i += 8 {
+		x := bytescan.Word(s, i)
+		if bytescan.Less(x, 0x21) || bytescan.High(x) || bytescan.Has(x, '=') || bytescan.Has(x, '"') {
+			break
+		}
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c != '\\' && (!safeASCII[c]) {

@@ -135,3 +135,39 @@ func BenchmarkTextHandler(b *testing.B) {
 		})
 	}
 }
+
+func TestAppendDuration(t *testing.T) {
+	for _, d := range []time.Duration{
+		0, 1, -1, 999, 1000, 1001, 3577, 999_999, time.Millisecond, 1_500_000, 999_999_999,
+		time.Second, 1_000_000_001, 90 * time.Second, time.Minute, time.Hour, time.Hour + 500*time.Millisecond,
+		25*time.Hour + 3*time.Minute + 4*time.Second + 5, math.MaxInt64, math.MinInt64, -3 * time.Millisecond,
+	} {
+		if got, want := string(appendDuration(nil, d)), d.String(); got != want {
+			t.Errorf("appendDuration(%d) = %q, want %q", int64(d), got, want)
+		}
+	}
+}
+
+func FuzzAppendDuration(f *testing.F) {
+	f.Add(int64(3577))
+	f.Add(int64(math.MinInt64))
+	f.Fuzz(func(t *testing.T, n int64) {
+		if got, want := string(appendDuration(nil, time.Duration(n))), time.Duration(n).String(); got != want {
+			t.Fatalf("appendDuration(%d) = %q, want %q", n, got, want)
+		}
+	})
+}
+
+func TestRecordTimeAcrossSecondsAndZones(t *testing.T) {
+	w := &lockedWriter{}
+	base := time.Date(2026, 12, 4, 23, 59, 58, 0, time.UTC)
+	zones := []*time.Location{time.UTC, time.FixedZone("A", 3600), time.FixedZone("B", -(5*3600 + 30*60)), time.FixedZone("C", 0)}
+	// Alternate zones and step across second, day and year boundaries, so
+	// the cached second is both reused and replaced.
+	for i := range 4000 {
+		tm := base.Add(time.Duration(i) * 997 * time.Microsecond).In(zones[i/7%len(zones)])
+		if got, want := string(w.appendRecordTime(nil, tm)), tm.Format("2006-01-02T15:04:05.000Z07:00"); got != want {
+			t.Fatalf("%v: got %q, want %q", tm, got, want)
+		}
+	}
+}
