@@ -91,9 +91,18 @@ for c in $CONNS; do
     done
   done
   median() { awk '/Requests\/sec/ {print $2}' "$tmp/$1.$c".? | sort -n | sed -n 2p; }
+  # The median of a latency percentile over the three runs, in ms.
+  pmedian() {
+    awk -v q="$2" '$1==q {v=$2; u=1
+        if (v ~ /us$/) u=0.001; else if (v ~ /ms$/) u=1; else if (v ~ /s$/) u=1000
+        sub(/[a-z]+$/, "", v); printf "%.3f\n", v*u}' "$tmp/$1.$c".? | sort -n | sed -n 2p
+  }
   line="median at $c connections:"
   for n in "${names[@]}"; do line="$line $n $(median "$n")"; done
   echo "$line"
+  for n in "${names[@]}"; do
+    echo "median $n c$c: $(median "$n") req/s, p50 $(pmedian "$n" 50%) ms, p99 $(pmedian "$n" 99%) ms"
+  done
   if [[ -n ${url[express]:-} ]]; then
     echo "verdict / express at $c connections: $(awk -v v="$(median verdict)" -v e="$(median express)" 'BEGIN {printf "%.2f", v/e}')"
   fi
