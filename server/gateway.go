@@ -12,6 +12,7 @@ import (
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/gateway"
+	"github.com/verdict-policy/verdict/internal/h1"
 	"github.com/verdict-policy/verdict/internal/reply"
 	_ "github.com/verdict-policy/verdict/policies/all" // every builtin chain policy
 )
@@ -109,7 +110,7 @@ func (s *Server) GatewayAddr() string {
 
 // gatewayServer returns the gateway's server and listener, or nils when
 // the gateway does not listen.
-func (s *Server) gatewayServer() (*http.Server, net.Listener) {
+func (s *Server) gatewayServer() (httpServer, net.Listener) {
 	d := s.gatewayDoor()
 	if d == nil || d.ln == nil {
 		return nil, nil
@@ -118,14 +119,17 @@ func (s *Server) gatewayServer() (*http.Server, net.Listener) {
 	maxHeader := s.cfg.Gateway.WithDefaults().MaxHeaderBytes
 	s.mu.Unlock()
 	s.logger.Info("gateway listening", "gateway", addrOf(d.ln))
-	// No read or write timeout for the whole exchange: proxied bodies may
-	// stream for long. The upstream side has per-operation timeouts.
-	return &http.Server{
+	// No bound on reading a request body or on a response's writes:
+	// proxied bodies may stream for long. The upstream side has
+	// per-operation timeouts.
+	return &h1.Server{
 		Handler:           d.gw,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       -1,
+		WriteTimeout:      -1,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    maxHeader,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		Logger:            s.logger,
 	}, d.ln
 }
 

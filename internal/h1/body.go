@@ -28,12 +28,12 @@ func (b *body) reset() {
 
 func (b *body) start(n int64, expectContinue bool) {
 	b.active, b.remaining, b.expect = true, n, expectContinue
-	b.deadline = time.Now().Add(b.c.srv.ReadTimeout)
+	b.deadline = after(time.Now(), b.c.srv.ReadTimeout)
 }
 
 func (b *body) startChunked(expectContinue bool) {
 	b.active, b.expect = true, expectContinue
-	b.deadline = time.Now().Add(b.c.srv.ReadTimeout)
+	b.deadline = after(time.Now(), b.c.srv.ReadTimeout)
 	// The bufio.Reader may read past the body; the connection closes
 	// after this request, so nothing is lost that was meant to be kept.
 	b.chunked = httputil.NewChunkedReader(bufio.NewReader(rawReader{b}))
@@ -49,7 +49,7 @@ func (b *body) Read(p []byte) (int, error) {
 		// The client is waiting for the go-ahead, unless the final
 		// response has begun: a 100 after it would corrupt it.
 		if b.c.r == b.c.w && !b.c.resp.streaming {
-			b.c.setWriteDeadline(time.Now().Add(b.c.srv.WriteTimeout))
+			b.c.setWriteDeadline(after(time.Now(), b.c.srv.WriteTimeout))
 			if _, err := io.WriteString(b.c.nc, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
 				return 0, err
 			}

@@ -54,7 +54,8 @@ type conn struct {
 	buf  []byte // read buffer; buf[r:w] is read and not yet consumed
 	r, w int
 
-	readDL, writeDL time.Time // deadlines currently set
+	readDL, writeDL   time.Time // deadlines currently set
+	readSet, writeSet bool      // whether they were ever set
 
 	req  http.Request
 	tmpl http.Request // empty but for the connection's context
@@ -222,19 +223,29 @@ func (c *conn) readHead(start time.Time) (int, error) {
 }
 
 // setReadDeadline sets the read deadline unless the one set is within
-// the server's slack of it.
+// the server's slack of it. The zero time is no deadline.
 func (c *conn) setReadDeadline(t time.Time) {
-	if d := t.Sub(c.readDL); d > c.srv.slack || d < -c.srv.slack || c.readDL.IsZero() {
-		c.readDL = t
+	if !c.readSet || !near(t, c.readDL, c.srv.slack) {
+		c.readDL, c.readSet = t, true
 		_ = c.nc.SetReadDeadline(t)
 	}
 }
 
 func (c *conn) setWriteDeadline(t time.Time) {
-	if d := t.Sub(c.writeDL); d > c.srv.slack || d < -c.srv.slack || c.writeDL.IsZero() {
-		c.writeDL = t
+	if !c.writeSet || !near(t, c.writeDL, c.srv.slack) {
+		c.writeDL, c.writeSet = t, true
 		_ = c.nc.SetWriteDeadline(t)
 	}
+}
+
+// near reports whether two deadlines are within slack of each other; no
+// deadline is near only to no deadline.
+func near(a, b time.Time, slack time.Duration) bool {
+	if a.IsZero() || b.IsZero() {
+		return a.IsZero() == b.IsZero()
+	}
+	d := a.Sub(b)
+	return -slack <= d && d <= slack
 }
 
 // serveRequest runs the handler on the parsed request and finishes its
@@ -279,7 +290,7 @@ func (c *conn) answerBad(bad *errBadRequest) {
 	out = append(out, "\r\n\r\n"...)
 	out = append(out, text...)
 	now := time.Now()
-	c.setWriteDeadline(now.Add(c.srv.WriteTimeout))
+	c.setWriteDeadline(after(now, c.srv.WriteTimeout))
 	_, _ = c.nc.Write(out)
 	c.out = out[:0]
 	// Closing with unread input would reset the connection and could

@@ -1558,3 +1558,26 @@ func FuzzValidTarget(f *testing.F) {
 		}
 	})
 }
+
+func TestNegativeTimeoutsSetNoBound(t *testing.T) {
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%q %v", body, err)
+	}), func(s *Server) {
+		s.ReadHeaderTimeout = 100 * time.Millisecond
+		s.ReadTimeout, s.WriteTimeout = -1, -1
+	})
+	c := dialRaw(t, ts.addr)
+	// The body comes well after the head timeout would have struck.
+	c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
+	time.Sleep(400 * time.Millisecond)
+	c.send("def")
+	if resp, body := c.read("POST"); resp.StatusCode != 200 || body != `"abcdef" <nil>` {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	// The next head is bounded again.
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := c.read("GET"); resp.StatusCode != 200 {
+		t.Fatalf("next request got %d", resp.StatusCode)
+	}
+}

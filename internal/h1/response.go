@@ -323,7 +323,7 @@ func (w *response) send(p []byte) {
 	if w.now = (time.Time{}); now.IsZero() {
 		now = time.Now()
 	}
-	w.c.setWriteDeadline(now.Add(w.c.srv.WriteTimeout))
+	w.c.setWriteDeadline(after(now, w.c.srv.WriteTimeout))
 	if _, err := w.c.nc.Write(p); err != nil {
 		w.failed = true
 	}

@@ -56,9 +56,11 @@ type Server struct {
 	// ReadHeaderTimeout bounds reading a request head once its first byte
 	// has arrived (and the first head of a connection).
 	ReadHeaderTimeout time.Duration
-	// ReadTimeout bounds reading a request body, from the end of its head.
+	// ReadTimeout bounds reading a request body, from the end of its head;
+	// a negative one sets no bound (a proxy streaming uploads).
 	ReadTimeout time.Duration
-	// WriteTimeout bounds writing a response.
+	// WriteTimeout bounds each write of a response; a negative one sets no
+	// bound.
 	WriteTimeout time.Duration
 	// IdleTimeout bounds the wait for the next request on a keep-alive
 	// connection.
@@ -85,10 +87,10 @@ func (s *Server) init() {
 		if s.ReadHeaderTimeout <= 0 {
 			s.ReadHeaderTimeout = DefaultReadHeaderTimeout
 		}
-		if s.ReadTimeout <= 0 {
+		if s.ReadTimeout == 0 {
 			s.ReadTimeout = DefaultReadTimeout
 		}
-		if s.WriteTimeout <= 0 {
+		if s.WriteTimeout == 0 {
 			s.WriteTimeout = DefaultWriteTimeout
 		}
 		if s.IdleTimeout <= 0 {
@@ -97,7 +99,12 @@ func (s *Server) init() {
 		if s.MaxHeaderBytes <= 0 {
 			s.MaxHeaderBytes = DefaultMaxHeaderBytes
 		}
-		s.slack = min(deadlineSlack, s.ReadHeaderTimeout/2, s.ReadTimeout/2, s.WriteTimeout/2, s.IdleTimeout/2)
+		s.slack = min(deadlineSlack, s.ReadHeaderTimeout/2, s.IdleTimeout/2)
+		for _, t := range []time.Duration{s.ReadTimeout, s.WriteTimeout} {
+			if t > 0 {
+				s.slack = min(s.slack, t/2)
+			}
+		}
 		if s.Logger == nil {
 			s.Logger = slog.New(slog.DiscardHandler)
 		}
@@ -261,4 +268,12 @@ func (c *conn) handshake(tc *tls.Conn) bool {
 	st := tc.ConnectionState()
 	c.tls = &st
 	return true
+}
+
+// after returns the deadline d after now, or no deadline for a negative d.
+func after(now time.Time, d time.Duration) time.Time {
+	if d < 0 {
+		return time.Time{}
+	}
+	return now.Add(d)
 }
