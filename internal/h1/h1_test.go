@@ -313,6 +313,10 @@ func TestHead(t *testing.T) {
 	if resp.Header.Get("Content-Length") != "12" || body != "" {
 		t.Errorf("HEAD: Content-Length %q, body %q", resp.Header.Get("Content-Length"), body)
 	}
+	// The Content-Type is sniffed from the bytes written, as for GET.
+	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Errorf("HEAD: Content-Type %q, want the sniffed text/plain", ct)
+	}
 	if _, body = c.read("GET"); body != "hello, world" {
 		t.Errorf("GET after HEAD: body %q", body)
 	}
@@ -1579,5 +1583,42 @@ func TestNegativeTimeoutsSetNoBound(t *testing.T) {
 	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp, _ := c.read("GET"); resp.StatusCode != 200 {
 		t.Fatalf("next request got %d", resp.StatusCode)
+	}
+}
+
+func TestHostValidated(t *testing.T) {
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Host)
+	}))
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{
+		{"example.com", true},
+		{"example.com:8080", true},
+		{"[::1]:80", true},
+		{"[fe80::1%25eth0]", true},
+		{"", true},
+		{"a b", false},
+		{"a/b", false},
+		{"user@host", false},
+		{"h\"", false},
+		{"é.example", false},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			c := dialRaw(t, ts.addr)
+			c.send("GET / HTTP/1.1\r\nHost: " + tc.host + "\r\n\r\n")
+			resp, body := c.read("GET")
+			if tc.ok {
+				if resp.StatusCode != 200 || body != tc.host {
+					t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, body, tc.host)
+				}
+				return
+			}
+			if resp.StatusCode != 400 || !strings.Contains(body, "malformed Host header") {
+				t.Fatalf("got %d %q, want 400 naming the Host header", resp.StatusCode, body)
+			}
+			c.expectClosed()
+		})
 	}
 }

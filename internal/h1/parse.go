@@ -105,6 +105,9 @@ func (c *conn) parse(end int) error {
 	if hosts == 0 && minor >= 1 {
 		return badRequest(http.StatusBadRequest, "missing required Host header")
 	}
+	if !validHost(host) {
+		return badRequest(http.StatusBadRequest, "malformed Host header "+strconv.Quote(clip(host)))
+	}
 	if c.url.Host != "" {
 		// An absolute-form target names the host; a Host header is
 		// still required, as by net/http, and ignored.
@@ -319,4 +322,31 @@ func clip(s string) string {
 		return s[:100] + "..."
 	}
 	return s
+}
+
+// hostChars marks the bytes of a Host value (RFC 3986's host and port):
+// letters, digits, the unreserved and sub-delimiter marks, ':' before a
+// port or inside an IPv6 literal, its brackets, and '%' of an escape or
+// a zone.
+var hostChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=:[]%" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if !hostChars[h[i]] {
+			return false
+		}
+	}
+	return true
 }

@@ -16,6 +16,9 @@ const streamAfter = 32 << 10
 
 var lastChunk = []byte("0\r\n\r\n")
 
+// sniffLen is how much of a body http.DetectContentType looks at.
+const sniffLen = 512
+
 // response is the connection's http.ResponseWriter, reset per request.
 type response struct {
 	c   *conn
@@ -173,6 +176,12 @@ func (w *response) write(p []byte, s string) (int, error) {
 	}
 	w.written += int64(n)
 	if w.req.Method == http.MethodHead {
+		// Nothing goes out, but the first bytes still choose the
+		// Content-Type, as they would for GET.
+		if !w.hasType && !w.streaming && len(w.body) < sniffLen {
+			w.body = append(w.body, p[:min(len(p), sniffLen-len(w.body))]...)
+			w.body = append(w.body, s[:min(len(s), sniffLen-len(w.body))]...)
+		}
 		return n, nil
 	}
 	w.body = append(w.body, p...)
@@ -257,6 +266,9 @@ func (w *response) startStream() {
 
 // flushBody sends the buffered body, as a chunk when chunked.
 func (w *response) flushBody() {
+	if w.req.Method == http.MethodHead {
+		w.body = w.body[:0] // kept for sniffing only
+	}
 	if len(w.body) == 0 || w.failed {
 		return
 	}
