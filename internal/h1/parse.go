@@ -209,55 +209,18 @@ func parseVersion(p string) (major, minor int, ok bool) {
 }
 
 // tokenChars marks the bytes allowed in a token (RFC 9110, 5.6.2).
-var tokenChars = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
+var tokenChars = charSet("!#$%&'*+-.^_`|~")
 
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !tokenChars[s[i]] {
-			return false
-		}
-	}
-	return true
-}
+// isToken reports whether s is made of tokenChars.
+func isToken(s string) bool { return only(&tokenChars, s) }
 
 // pathChars marks the bytes url.URL leaves as they are in a path: a path
 // of them alone parses to itself, with no RawPath.
-var pathChars = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "-_.~$&+,/:;=@" {
-		t[c] = true
-	}
-	return t
-}()
+var pathChars = charSet("-_.~$&+,/:;=@")
 
 // plainPath reports whether path needs no unescaping and gets no RawPath
 // from url.ParseRequestURI, which parses the other paths as for net/http.
-func plainPath(path string) bool {
-	for i := 0; i < len(path); i++ {
-		if !pathChars[path[i]] {
-			return false
-		}
-	}
-	return true
-}
+func plainPath(path string) bool { return only(&pathChars, path) }
 
 // validTarget rejects control bytes, spaces and DEL in a request target.
 // Targets are long (a Pexip query is half a kilobyte), so eight bytes are
@@ -328,7 +291,13 @@ func clip(s string) string {
 // letters, digits, the unreserved and sub-delimiter marks, ':' before a
 // port or inside an IPv6 literal, its brackets, and '%' of an escape or
 // a zone.
-var hostChars = func() (t [256]bool) {
+var hostChars = charSet("-._~!$&'()*+,;=:[]%")
+
+// validHost reports whether h is made of hostChars.
+func validHost(h string) bool { return only(&hostChars, h) }
+
+// charSet returns the set of ASCII letters, digits and marks.
+func charSet(marks string) (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
@@ -336,15 +305,16 @@ var hostChars = func() (t [256]bool) {
 		t[c] = true
 		t[c-'a'+'A'] = true
 	}
-	for _, c := range "-._~!$&'()*+,;=:[]%" {
-		t[c] = true
+	for i := 0; i < len(marks); i++ {
+		t[marks[i]] = true
 	}
 	return t
-}()
+}
 
-func validHost(h string) bool {
-	for i := 0; i < len(h); i++ {
-		if !hostChars[h[i]] {
+// only reports whether every byte of s is in set.
+func only(set *[256]bool, s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !set[s[i]] {
 			return false
 		}
 	}
