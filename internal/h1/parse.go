@@ -23,6 +23,9 @@ func (c *conn) parse(end int) error {
 	if !ok1 || !ok2 {
 		return badRequest(http.StatusBadRequest, "malformed request line")
 	}
+	if strings.IndexByte(proto, ' ') >= 0 {
+		return badRequest(http.StatusBadRequest, "malformed request line: more than three parts (a space in the target is escaped as %20)")
+	}
 	if method == "" || !isToken(method) {
 		return badRequest(http.StatusBadRequest, "invalid method "+strconv.Quote(method))
 	}
