@@ -129,8 +129,7 @@ func (c *conn) serve() {
 			return
 		}
 		if len(c.buf) > keepBuffer {
-			rest := make([]byte, initialBuffer, max(initialBuffer, c.w-c.r))
-			rest = rest[:max(initialBuffer, c.w-c.r)]
+			rest := make([]byte, max(initialBuffer, c.w-c.r))
 			c.w = copy(rest, c.buf[c.r:c.w])
 			c.r, c.buf = 0, rest
 		}
@@ -155,12 +154,13 @@ func (c *conn) waitRequest(first bool) (time.Time, bool) {
 		return now, false
 	}
 	c.setReadDeadline(now.Add(timeout))
-	n, err := c.nc.Read(c.buf)
+	// An error that comes with bytes comes again on the next read.
+	n, _ := c.nc.Read(c.buf)
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return now, false // closed by Shutdown while waiting
 	}
-	if n == 0 || (err != nil && n == 0) {
-		return now, false
+	if n == 0 {
+		return now, false // closed, failed or timed out
 	}
 	c.w = n
 	return time.Time{}, true

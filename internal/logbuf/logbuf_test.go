@@ -2,6 +2,7 @@ package logbuf
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -185,3 +186,62 @@ func BenchmarkLogLine(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestHandleAttrsMatchesHandle(t *testing.T) {
+	attrs := []slog.Attr{
+		slog.String("request_type", "service_configuration"), slog.Int("status", 200),
+		slog.String("policy", "PolicySet a | Rule b"), slog.Duration("latency", 3577*time.Nanosecond),
+		slog.String("alias", "sip:alice@example.com"), slog.Bool("ok", true),
+	}
+	for _, tc := range []struct {
+		name  string
+		with  func(slog.Handler) slog.Handler
+		extra []slog.Attr // beyond what the fast path formats
+	}{
+		{"fast path", nil, nil},
+		{"with attributes", func(h slog.Handler) slog.Handler { return h.WithAttrs([]slog.Attr{slog.String("svc", "1")}) }, nil},
+		{"in a group", func(h slog.Handler) slog.Handler { return h.WithGroup("g") }, nil},
+		{"an error value", nil, []slog.Attr{slog.Any("error", errors.New("boom"))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			all := append(append([]slog.Attr(nil), attrs...), tc.extra...)
+			var viaRecord, viaAttrs bytes.Buffer
+			var hr, ha slog.Handler = NewTextHandler(&viaRecord, nil), NewTextHandler(&viaAttrs, nil)
+			if tc.with != nil {
+				hr, ha = tc.with(hr), tc.with(ha)
+			}
+			r := slog.NewRecord(when, slog.LevelInfo, "pexip request", 0)
+			r.AddAttrs(all...)
+			if err := hr.Handle(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+			if err := ha.(AttrsHandler).HandleAttrs(context.Background(), when, slog.LevelInfo, "pexip request", all); err != nil {
+				t.Fatal(err)
+			}
+			if viaRecord.String() != viaAttrs.String() || viaRecord.Len() == 0 {
+				t.Fatalf("\nrecord %q\n attrs %q", viaRecord.String(), viaAttrs.String())
+			}
+		})
+	}
+}
+
+func TestHandlerHandleAttrsFlushesWarnings(t *testing.T) {
+	s := &sink{}
+	w := New(s, 0, time.Hour)
+	defer w.Close()
+	for _, inner := range []slog.Handler{NewTextHandler(w, nil), slog.NewTextHandler(w, nil)} {
+		h := NewHandler(inner, w, slog.LevelWarn)
+		_ = h.HandleAttrs(context.Background(), when, slog.LevelInfo, "quiet", []slog.Attr{slog.Int("n", 1)})
+		if got := s.got(); len(got) != 0 {
+			t.Fatalf("%T: info line written at once: %q", inner, got)
+		}
+		_ = h.HandleAttrs(context.Background(), when, slog.LevelWarn, "loud", nil)
+		got := s.got()
+		if len(got) != 1 || !strings.Contains(got[0], "msg=quiet n=1") || !strings.Contains(got[0], "msg=loud") {
+			t.Fatalf("%T: after a warning: %q", inner, got)
+		}
+		s.mu.Lock()
+		s.writes = nil
+		s.mu.Unlock()
+	}
+}
