@@ -342,8 +342,8 @@ loop:
 	return runErr
 }
 
-// httpServer is what Run needs of an HTTP server: net/http's, or h1's
-// on the policy listener.
+// httpServer is what Run needs of an HTTP server: h1's on the policy
+// and gateway listeners, net/http's on the admin listener.
 type httpServer interface {
 	Serve(net.Listener) error
 	Shutdown(context.Context) error
