@@ -109,9 +109,19 @@ func (b *body) discard() bool {
 	if !keep {
 		return false
 	}
-	var scratch [4096]byte
+	// What is buffered is skipped; the rest is read into the emptied
+	// read buffer, which nothing else holds now.
+	c := b.c
 	for b.remaining > 0 {
-		n, err := b.raw(scratch[:min(int64(len(scratch)), b.remaining)])
+		if c.r < c.w {
+			n := int(min(int64(c.w-c.r), b.remaining))
+			c.r += n
+			b.remaining -= int64(n)
+			continue
+		}
+		c.r, c.w = 0, 0
+		c.setReadDeadline(b.deadline)
+		n, err := c.nc.Read(c.buf[:min(int64(len(c.buf)), b.remaining)])
 		b.remaining -= int64(n)
 		if err != nil {
 			return false
