@@ -156,3 +156,54 @@ func TestPoliciesListing(t *testing.T) {
 		t.Errorf("POST: %d", res.StatusCode)
 	}
 }
+
+// Large bodies cross the gateway listener both ways: an upload of unknown
+// length (chunked) and one with a length reach the upstream whole, and a
+// response larger than the listener buffers streams back whole.
+func TestGatewayListenerStreamsLargeBodies(t *testing.T) {
+	const size = 3 << 20
+	big := strings.Repeat("0123456789abcdef", size/16)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			_, _ = io.WriteString(w, big)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil || string(body) != big {
+			http.Error(w, "upload arrived damaged", http.StatusBadRequest)
+			return
+		}
+		_, _ = io.WriteString(w, "got all")
+	}))
+	defer up.Close()
+	s, _ := startGateway(t, "services:\n  - id: 1\n    proxy: {hosts: [api.test], api_backend: "+up.URL+"}\n")
+	gw := "http://" + s.GatewayAddr()
+
+	if code, body, _ := get(t, gw+"/big", "api.test"); code != 200 || body != big {
+		t.Fatalf("download: %d, %d bytes, want 200 and %d", code, len(body), len(big))
+	}
+	for _, tc := range []struct {
+		name string
+		body io.Reader
+	}{
+		{"with a length", strings.NewReader(big)},
+		{"chunked", io.MultiReader(strings.NewReader(big))}, // no length known
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, gw+"/up", tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = "api.test"
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			got, _ := io.ReadAll(res.Body)
+			if res.StatusCode != 200 || string(got) != "got all" {
+				t.Fatalf("upload: %d %q", res.StatusCode, got)
+			}
+		})
+	}
+}
