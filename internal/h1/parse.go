@@ -37,7 +37,7 @@ func (c *conn) parse(end int) error {
 		return badRequest(http.StatusHTTPVersionNotSupported, "only HTTP/1.0 and HTTP/1.1 are served")
 	}
 	if target == "" || !validTarget(target) {
-		return badRequest(http.StatusBadRequest, "invalid request target "+strconv.Quote(target))
+		return badRequest(http.StatusBadRequest, "invalid request target "+strconv.Quote(clip(target)))
 	}
 
 	h := c.hdr
