@@ -66,6 +66,13 @@ type rule struct {
 	cnode    *node // the condition, which the index reads too
 	priority float64
 	obl      []obligation
+
+	// Where the rule was written and its place in Rules; read by
+	// Rules and Coverage only, never while deciding.
+	index     int
+	file      string
+	line, col int
+	where     string
 }
 
 // keyed holds a policy's or set's obligations by decision.
@@ -368,7 +375,7 @@ func (c *compiler) rule(n *node, path string, pos int) *rule {
 		c.errorf(n, path, "a rule must be an object, found %s", n.kind)
 		return nil
 	}
-	r := &rule{}
+	r := &rule{file: c.file, line: n.line, col: n.col, where: path}
 	r.id, r.priority, r.target, r.tnode = c.common(n, path, "rule", ruleKeys, pos)
 	if v := n.get("condition"); v != nil {
 		r.condition = c.condition(v, join(path, "condition"))
@@ -460,6 +467,7 @@ func (c *compiler) link() {
 			for _, r := range p.rules {
 				r.path = p.path + " | Rule " + r.id
 				r.out = c.outcome(r, p, sp)
+				r.index = d.nrules
 				d.nrules++
 			}
 			p.index = c.buildIndex(len(p.rules), func(i int) []*node { return []*node{p.rules[i].tnode, p.rules[i].cnode} })

@@ -16,6 +16,9 @@ type state struct {
 	err   error
 	trace *[]Step
 	at    string // the element being evaluated, when explaining
+	// cover counts, per rule, what happened to it; set by Coverage.Explain
+	// only, and read only where the trace is, so Decide never looks at it.
+	cover []RuleHits
 }
 
 // get returns the value of attribute slot i, asking the Attributes at most
@@ -217,6 +220,12 @@ func (p *policy) combine(s *state) result {
 		ok := holds(s, r.target)
 		if s.trace != nil {
 			s.step(Step{Path: r.path, Kind: "target", Result: boolText(ok)})
+			if s.cover != nil {
+				s.cover[r.index].Reached++
+				if ok {
+					s.cover[r.index].Applied++
+				}
+			}
 		}
 		if s.err != nil {
 			return result{}
@@ -227,6 +236,9 @@ func (p *policy) combine(s *state) result {
 		ok = holds(s, r.condition)
 		if s.trace != nil {
 			s.step(Step{Path: r.path, Kind: "condition", Result: boolText(ok)})
+			if s.cover != nil && ok && s.err == nil {
+				s.cover[r.index].Fired++
+			}
 		}
 		if s.err != nil {
 			return result{}

@@ -30,6 +30,9 @@ func FuzzCompile(f *testing.F) {
 			if a.Effect != b.Effect || a.Path != b.Path {
 				t.Fatalf("%s: Decide %v %q, Explain %v %q", in, a.Effect, a.Path, b.Effect, b.Path)
 			}
+			if c := d.NewCoverage().Explain(Input(m)); c.Effect != b.Effect || c.Path != b.Path || len(c.Trace) != len(b.Trace) {
+				t.Fatalf("%s: Coverage.Explain %v %q, Explain %v %q", in, c.Effect, c.Path, b.Effect, b.Path)
+			}
 		}
 	})
 }
