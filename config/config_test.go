@@ -278,6 +278,8 @@ func TestReadSources(t *testing.T) {
 	writeFile(t, dir, "d/c.yml", "- {effect: permit}\n")
 	writeFile(t, dir, "d/notes.txt", "not a policy")
 	writeFile(t, dir, "d/.a.json.swp", "scratch")
+	writeFile(t, dir, "d/a_test.yaml", "policy: a.json\ncases: [{name: x, decision: permit}]\n") // for verdict test
+	writeFile(t, dir, "d/B_TEST.JSON", `{"policy": "a.json"}`)
 	writeFile(t, dir, "d/sub/x.json", "[]")
 	writeFile(t, dir, "empty/readme.md", "nothing")
 

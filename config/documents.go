@@ -97,7 +97,7 @@ func (c *Config) compile(p Policy) (Document, error) {
 }
 
 // ReadSources reads the policy files at path from disk: the file itself or,
-// for a directory, every .json, .yaml and .yml file directly in it, sorted
+// for a directory, every policy file (IsPolicyFile) directly in it, sorted
 // by name. Names starting with a dot are skipped, as editors use them for
 // scratch files.
 func ReadSources(path string) ([]pdl.Source, error) { return readSources(nil, path) }
@@ -144,11 +144,14 @@ func readSources(fsys fs.FS, name string) ([]pdl.Source, error) {
 }
 
 // IsPolicyFile reports whether name has one of the extensions a policy
-// directory is read for: .json, .yaml or .yml.
+// directory is read for: .json, .yaml or .yml. Test files of policies
+// (NAME_test.json, NAME_test.yaml, NAME_test.yml, run by verdict test)
+// live beside them and are not policy files.
 func IsPolicyFile(name string) bool {
-	switch strings.ToLower(filepath.Ext(name)) {
+	ext := strings.ToLower(filepath.Ext(name))
+	switch ext {
 	case ".json", ".yaml", ".yml":
-		return true
+		return !strings.HasSuffix(strings.ToLower(name), "_test"+ext)
 	}
 	return false
 }
