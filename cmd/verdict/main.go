@@ -1,7 +1,7 @@
 // Command verdict is the Verdict policy server and its tools: serve runs
-// the server, eval decides one input against a policy file, check
-// validates a configuration and its documents, and version prints the
-// build. The work is done by the library packages; this command parses
+// the server, eval decides one input against a policy file, test runs the
+// test files of policy documents, check validates a configuration and its
+// documents, and version prints the build. The work is done by the library packages; this command parses
 // flags and reports.
 package main
 
@@ -32,7 +32,7 @@ type command struct {
 // Exit codes shared by the subcommands.
 const (
 	exitOK       = 0
-	exitProblems = 1 // check found problems; serve could not start
+	exitProblems = 1 // check found problems; a test failed; eval met a --fail-on decision; serve could not start
 	exitUsage    = 2 // bad command line, unreadable input, a document that does not load
 )
 
@@ -42,6 +42,7 @@ var commands = map[string]command{
 	"check":       {"validate a configuration and every policy document", runCheck},
 	"version":     {"print the version", runVersion},
 	"generate":    {"write the skeleton of a custom Lua policy (generate policy NAME)", runGenerate},
+	"test":        {"run the test files of policy documents (*_test.yaml)", runTest},
 	"test-policy": {"run the tests of custom Lua policy folders", runTestPolicy},
 }
 

@@ -1,6 +1,7 @@
 package pdltest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -92,11 +93,23 @@ func jsonValue(v any) any {
 
 // compact renders v as one line of JSON.
 func compact(v any) string {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// marshal is json.Marshal without escaping <, > and &, so that attribute
+// references ("<user>") read as written.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func wantList(e *Expected) []any {

@@ -73,6 +73,42 @@ type CaseResult struct {
 	Mismatches []Mismatch `json:"mismatches"`
 }
 
+// MarshalJSON writes the case as documented, with its decision in the
+// decision API's shape but without escaping <, > and &, which attribute
+// references and templates hold.
+func (c CaseResult) MarshalJSON() ([]byte, error) {
+	return marshal(struct {
+		File       string       `json:"file"`
+		Line       int          `json:"line"`
+		Column     int          `json:"column"`
+		Name       string       `json:"name"`
+		Status     string       `json:"status"`
+		Decision   decisionJSON `json:"decision"`
+		Mismatches []Mismatch   `json:"mismatches"`
+	}{c.File, c.Line, c.Column, c.Name, c.Status, decisionOf(c.Decision), c.Mismatches})
+}
+
+// decisionJSON is pdl.Decision as JSON, with the same names.
+type decisionJSON struct {
+	Decision    pdl.Effect       `json:"decision"`
+	Obligations []pdl.Obligation `json:"obligations"`
+	Advice      []pdl.Obligation `json:"advice"`
+	Path        string           `json:"path"`
+	Error       string           `json:"error,omitempty"`
+	Trace       []pdl.Step       `json:"trace,omitempty"`
+}
+
+func decisionOf(d pdl.Decision) decisionJSON {
+	out := decisionJSON{Decision: d.Effect, Obligations: d.Obligations, Advice: d.Advice, Path: d.Path, Error: d.Error, Trace: d.Trace}
+	if out.Obligations == nil {
+		out.Obligations = []pdl.Obligation{}
+	}
+	if out.Advice == nil {
+		out.Advice = []pdl.Obligation{}
+	}
+	return out
+}
+
 // Passed reports whether the case passed.
 func (c *CaseResult) Passed() bool { return c.Status == StatusPass }
 

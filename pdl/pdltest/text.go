@@ -2,7 +2,6 @@ package pdltest
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -41,13 +40,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		for _, m := range c.Mismatches {
 			fmt.Fprintf(bw, "        %s: %s\n", m.Field, m.Message)
 		}
-		d := c.Decision
+		d := decisionOf(c.Decision)
 		d.Trace = nil
-		got, err := json.Marshal(d)
-		if err != nil {
-			got = []byte(err.Error())
-		}
-		fmt.Fprintf(bw, "        got: %s\n", got)
+		fmt.Fprintf(bw, "        got: %s\n", compact(d))
 		if len(c.Decision.Trace) > 0 {
 			bw.WriteString("        trace:\n")
 			for _, st := range c.Decision.Trace {
