@@ -7,19 +7,26 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/pdl"
 )
 
 func runEval(e env, args []string) int {
-	fs := newFlagSet(e, "eval", "--policy FILE [--vocabulary rethink] --input FILE|- [--explain]")
+	fs := newFlagSet(e, "eval", "--policy FILE [--vocabulary rethink] --input FILE|- [--explain] [--fail-on DECISION,...]")
 	policy := fs.String("policy", "", "the policy `file`, or a directory of them compiled as one document")
 	vocabulary := fs.String("vocabulary", "", "check attribute names against this `vocabulary` (rethink)")
 	inputPath := fs.String("input", "", "the input `file`, a JSON object of attributes; - reads standard input")
 	explain := fs.Bool("explain", false, "add a trace of every step to the decision")
+	failOn := fs.String("fail-on", "", "exit 1 when the decision is one of these comma-separated `decisions` (permit, deny, not_applicable, indeterminate)")
 	if code := parseFlags(e, fs, args); code >= 0 {
 		return code
+	}
+	failing, err := parseDecisions(*failOn)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "verdict eval: --fail-on: %v\n", err)
+		return exitUsage
 	}
 	if *policy == "" || *inputPath == "" {
 		fmt.Fprintln(e.stderr, "verdict eval: --policy and --input are required")
@@ -60,7 +67,29 @@ func runEval(e env, args []string) int {
 		return exitProblems
 	}
 	fmt.Fprintf(e.stdout, "%s\n", out)
+	if failing[d.Effect] {
+		fmt.Fprintf(e.stderr, "verdict eval: the decision is %s, which --fail-on lists\n", d.Effect)
+		return exitProblems
+	}
 	return exitOK
+}
+
+// parseDecisions reads a comma-separated list of decisions into a set
+// indexed by pdl.Effect; an empty list is an empty set.
+func parseDecisions(list string) ([4]bool, error) {
+	var set [4]bool
+	if strings.TrimSpace(list) == "" {
+		return set, nil
+	}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		var eff pdl.Effect
+		if err := eff.UnmarshalText([]byte(name)); err != nil {
+			return set, fmt.Errorf("unknown decision %q: use permit, deny, not_applicable or indeterminate", name)
+		}
+		set[eff] = true
+	}
+	return set, nil
 }
 
 // readInput reads one JSON object from the file at path, or from standard

@@ -93,6 +93,16 @@ func TestCommandLine(t *testing.T) {
 		{"eval input unreadable", "", []string{"eval", "--policy", seedPolicies, "--input", filepath.Join(dir, "missing.json")}, 2, nil,
 			[]string{"missing.json"}},
 		{"eval without flags", "", []string{"eval"}, 2, nil, []string{"--policy and --input are required"}},
+		{"eval fails on a listed decision", "", []string{"eval", "--policy", seedPolicies, "--vocabulary", "rethink", "--input", input, "--fail-on", "deny"}, 1,
+			[]string{`"decision": "deny"`}, []string{"verdict eval: the decision is deny, which --fail-on lists"}},
+		{"eval fails on one of several", `{"msgType": "discovery"}`, []string{"eval", "--policy", seedPolicies, "--input", "-", "--fail-on", "deny, notApplicable,indeterminate"}, 1,
+			[]string{`"decision": "not_applicable"`}, []string{"the decision is not_applicable"}},
+		{"eval passes a decision not listed", "", []string{"eval", "--policy", seedPolicies, "--vocabulary", "rethink", "--input", input, "--fail-on", "indeterminate,not_applicable"}, 0,
+			[]string{`"decision": "deny"`}, nil},
+		{"eval with an empty --fail-on", "", []string{"eval", "--policy", seedPolicies, "--vocabulary", "rethink", "--input", input, "--fail-on", ""}, 0,
+			[]string{`"decision": "deny"`}, nil},
+		{"eval with an unknown --fail-on decision", "{}", []string{"eval", "--policy", seedPolicies, "--input", "-", "--fail-on", "deny,refuse"}, 2, nil,
+			[]string{`verdict eval: --fail-on: unknown decision "refuse": use permit, deny, not_applicable or indeterminate`}},
 
 		{"check built-in", "", []string{"check"}, 0, []string{"rethink: 1 policy set, 1 policy, 3 rules"}, nil},
 		{"check explain", "", []string{"check", "--explain"}, 0,
@@ -192,6 +202,12 @@ func TestBinary(t *testing.T) {
 			{[]string{"check", "--config", writeFile(t, dir, "bad.yaml", "store: {redis: {}}\n")}, 1},
 			{[]string{"eval", "--policy", seedPolicies, "--input", writeFile(t, dir, "in.json", `{"msgType": "discovery"}`)}, 0},
 			{[]string{"eval", "--policy", bad, "--input", writeFile(t, dir, "in2.json", `{}`)}, 2},
+			{[]string{"eval", "--policy", seedPolicies, "--input", filepath.Join(dir, "in.json"), "--fail-on", "not_applicable"}, 1},
+			{[]string{"eval", "--policy", seedPolicies, "--input", filepath.Join(dir, "in.json"), "--fail-on", "deny,permit"}, 0},
+			{[]string{"test", filepath.Join(shopTests, "reports_test.json")}, 0},
+			{[]string{"test", shopTests}, 1},
+			{[]string{"test", filepath.Join("testdata", "test", "bad")}, 2},
+			{[]string{"test", dir}, 2},
 			{[]string{"nonsense"}, 2},
 		}
 		for _, tt := range tests {
@@ -207,6 +223,15 @@ func TestBinary(t *testing.T) {
 				t.Errorf("verdict %s: exit %d, want %d", strings.Join(tt.args, " "), code, tt.code)
 			}
 		}
+	})
+
+	t.Run("test", func(t *testing.T) {
+		out, err := exec.Command(bin, "test", shopTests).Output()
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
+			t.Fatalf("verdict test: %v, want exit 1", err)
+		}
+		golden(t, "test_shop.txt", string(out))
 	})
 
 	t.Run("serve", func(t *testing.T) {
