@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/verdict-policy/verdict/pdl/pdltest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -97,14 +101,34 @@ func TestTestCommand(t *testing.T) {
 // change to an example policy that breaks its cases fails here.
 func TestExamples(t *testing.T) {
 	examples := filepath.Join("..", "..", "examples")
-	code, stdout, stderr := runInProcess("", "test", "--coverage", examples)
+	code, stdout, stderr := runInProcess("", "test", "--coverage", "--format", "json", examples)
 	if code != 0 {
 		t.Fatalf("verdict test %s: exit %d\n%s%s", examples, code, stdout, stderr)
 	}
-	for _, want := range []string{"rethink/policies_test.yaml"} {
-		if !strings.Contains(stdout, filepath.FromSlash(want)) {
-			t.Errorf("the run lacks %s:\n%s", want, stdout)
+	var rep pdltest.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, f := range rep.Files {
+		rel, err := filepath.Rel(examples, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, filepath.ToSlash(rel))
+	}
+	want := []string{"authz/authzen_test.yaml", "authz/proxy_test.yaml", "pexip/demo_test.yaml", "pexip/policies_test.yaml",
+		"rethink/pcp/policies_test.json", "rethink/policies_test.yaml"}
+	if !reflect.DeepEqual(files, want) {
+		t.Errorf("test files %q, want %q", files, want)
+	}
+	if rep.Failed != 0 || rep.Passed == 0 || rep.Coverage == nil {
+		t.Fatalf("passed %d, failed %d", rep.Passed, rep.Failed)
+	}
+	for _, d := range rep.Coverage.Documents {
+		for _, u := range d.Uncovered {
+			t.Logf("%s:%d: rule %s: no case fires it (%s)", u.File, u.Line, u.ID, u.Reason)
 		}
 	}
-	t.Logf("\n%s", stdout)
+	t.Logf("%d cases passed; %d of %d rules fired (%.1f%%)", rep.Passed, rep.Coverage.Covered, rep.Coverage.Rules, rep.Coverage.Percent)
 }
