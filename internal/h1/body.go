@@ -104,9 +104,7 @@ func (b *body) discard() bool {
 	if !b.active {
 		return true
 	}
-	keep := b.reusable()
-	b.active = false
-	if !keep {
+	if !b.reusable() {
 		return false
 	}
 	// What is buffered is skipped; the rest is read into the emptied
@@ -124,10 +122,19 @@ func (b *body) discard() bool {
 		n, err := c.nc.Read(c.buf[:min(int64(len(c.buf)), b.remaining)])
 		b.remaining -= int64(n)
 		if err != nil {
+			b.active = false // nothing more to read from a broken or stalled client
 			return false
 		}
 	}
+	b.active = false
 	return true
+}
+
+// unread reports whether the client may still be sending a body the
+// handler did not read and the server did not drop: closing the
+// connection now would reset it.
+func (b *body) unread() bool {
+	return b.active && (b.remaining > 0 || b.chunked != nil && !b.done)
 }
 
 // reusable reports whether the connection can read another request after

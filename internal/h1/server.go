@@ -20,6 +20,11 @@
 //   - a chunked request body is read, and the connection closes after its
 //     response.
 //
+// A connection closed while the client may still be sending a body the
+// handler did not read is first half-closed, and what arrives is read and
+// dropped for a moment: closing a socket with unread input resets the
+// connection, which could destroy the answer before the client reads it.
+//
 // Requests are parsed strictly: a malformed request line or header, an
 // unsupported transfer coding, conflicting lengths or a missing Host answer
 // 400 (or 431, 501, 505, 417) with the reason in the body, and the
