@@ -281,12 +281,22 @@ func (c *conn) serveRequest() (keep bool) {
 	}()
 	w.reset(&c.req)
 	c.srv.Handler.ServeHTTP(w, &c.req)
+	if c.body.timedOut && !w.streaming && !w.failed {
+		// The handler's answer to a body that never came is not sent.
+		w.reset(&c.req)
+		w.closeAfter = true
+		w.hdr["Content-Type"] = plainText
+		w.WriteHeader(http.StatusRequestTimeout)
+		_, _ = w.WriteString("408 Request Timeout: the request body did not arrive in time\n")
+	}
 	w.finish()
 	if w.failed || w.closeAfter || c.srv.closing.Load() {
 		return false
 	}
 	return c.body.discard()
 }
+
+var plainText = []string{"text/plain; charset=utf-8"}
 
 // answerBad answers a request the server refused and closes.
 func (c *conn) answerBad(bad *errBadRequest) {

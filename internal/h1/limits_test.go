@@ -144,3 +144,190 @@ func TestCloseGentlyIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// stall sends head and part of a body and then nothing.
+func stall(t *testing.T, addr, head string) *rawConn {
+	c := dialRaw(t, addr)
+	c.send(head)
+	return c
+}
+
+func TestBodyTimeout(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	readErr := make(chan error, 10)
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			_, _ = io.WriteString(w, "early ")
+			w.(http.Flusher).Flush()
+		}
+		body, err := io.ReadAll(r.Body)
+		readErr <- err
+		if err != nil {
+			http.Error(w, "handler: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintf(w, "got %d bytes", len(body))
+	}), func(s *Server) {
+		s.ReadTimeout, s.BodyTimeout = -1, timeout
+	})
+	wantTimeout := func(t *testing.T) {
+		t.Helper()
+		select {
+		case err := <-readErr:
+			if !errors.Is(err, ErrBodyTimeout) || !isTimeout(err) {
+				t.Fatalf("the handler's read returned %v, want ErrBodyTimeout", err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("the body read did not time out")
+		}
+	}
+
+	for _, tc := range []struct{ name, head string }{
+		{"with a length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{\"a\":"},
+		{"chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":"},
+		{"nothing of it sent", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := stall(t, ts.addr, tc.head)
+			start := time.Now()
+			wantTimeout(t)
+			if d := time.Since(start); d < timeout/2 {
+				t.Errorf("timed out after %v, want about %v", d, timeout)
+			}
+			resp, body := c.read("POST")
+			if resp.StatusCode != http.StatusRequestTimeout || !resp.Close || !strings.Contains(body, "did not arrive in time") {
+				t.Errorf("got %d %q (close %v), want 408 and Connection: close", resp.StatusCode, body, resp.Close)
+			}
+			c.expectClosed()
+		})
+	}
+
+	t.Run("answer already begun", func(t *testing.T) {
+		c := stall(t, ts.addr, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+		wantTimeout(t)
+		// The handler's answer stands, as it was under way; the
+		// connection closes after it.
+		resp, body := c.read("POST")
+		if resp.StatusCode != 200 || body != "early handler: "+ErrBodyTimeout.Error()+"\n" {
+			t.Fatalf("got %d %q, want the 200 begun, as the handler finished it", resp.StatusCode, body)
+		}
+		c.expectClosed()
+	})
+
+	t.Run("slow but steady", func(t *testing.T) {
+		// Each piece comes within the timeout; the whole takes longer.
+		c := dialRaw(t, ts.addr)
+		_ = c.SetDeadline(time.Now().Add(3 * testTimeout))
+		c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n")
+		for range 8 {
+			time.Sleep(timeout / 4)
+			c.send("x")
+		}
+		if err := <-readErr; err != nil {
+			t.Fatalf("the handler's read returned %v", err)
+		}
+		if resp, body := c.read("POST"); resp.StatusCode != 200 || body != "got 8 bytes" {
+			t.Errorf("got %d %q", resp.StatusCode, body)
+		}
+	})
+}
+
+func TestNoBodyTimeout(t *testing.T) {
+	// A negative BodyTimeout and ReadTimeout set no bound: a body resumed
+	// after a pause longer than the default slack still arrives.
+	ts := startServer(t, echo, func(s *Server) {
+		s.ReadTimeout, s.BodyTimeout, s.ReadHeaderTimeout = -1, -1, 200*time.Millisecond
+	})
+	c := dialRaw(t, ts.addr)
+	c.send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab")
+	time.Sleep(time.Second)
+	c.send("cd")
+	if resp, body := c.read("POST"); resp.StatusCode != 200 || body != "POST /p abcd" {
+		t.Errorf("got %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestBodyMinRate(t *testing.T) {
+	const grace = 500 * time.Millisecond
+	readErr := make(chan error, 10)
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow-handler" {
+			time.Sleep(3 * grace)
+		}
+		body, err := io.ReadAll(r.Body)
+		readErr <- err
+		if err == nil {
+			fmt.Fprintf(w, "got %d bytes", len(body))
+		}
+	}), func(s *Server) {
+		s.ReadTimeout, s.BodyTimeout, s.BodyMinRate = -1, grace, 10_000
+	})
+
+	t.Run("trickle", func(t *testing.T) {
+		// A byte every tenth of the grace: never quiet for BodyTimeout,
+		// far below the rate.
+		c := dialRaw(t, ts.addr)
+		c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(grace / 10):
+					if _, err := c.Write([]byte("x")); err != nil {
+						return
+					}
+				}
+			}
+		}()
+		start := time.Now()
+		select {
+		case err := <-readErr:
+			if !errors.Is(err, ErrBodyTimeout) {
+				t.Fatalf("the handler's read returned %v, want ErrBodyTimeout", err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("a body sent far below the least rate did not time out")
+		}
+		if d := time.Since(start); d < grace/2 {
+			t.Errorf("timed out after %v, before the grace of %v", d, grace)
+		}
+		if resp, _ := c.read("POST"); resp.StatusCode != http.StatusRequestTimeout {
+			t.Errorf("status %d, want 408", resp.StatusCode)
+		}
+	})
+
+	t.Run("fast enough", func(t *testing.T) {
+		// 5,000 bytes every half grace: 10,000 bytes a grace, far above
+		// the rate, over three graces.
+		c := dialRaw(t, ts.addr)
+		_ = c.SetDeadline(time.Now().Add(3 * testTimeout))
+		c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 30000\r\n\r\n")
+		for range 6 {
+			time.Sleep(grace / 2)
+			c.send(strings.Repeat("y", 5000))
+		}
+		if err := <-readErr; err != nil {
+			t.Fatalf("the handler's read returned %v", err)
+		}
+		if resp, body := c.read("POST"); body != "got 30000 bytes" {
+			t.Errorf("got %d %q", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("slow handler", func(t *testing.T) {
+		// The handler waits longer than the grace before it reads a body
+		// that is all there: its own time does not count against the
+		// client.
+		c := dialRaw(t, ts.addr)
+		c.send("POST /slow-handler HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n" + strings.Repeat("z", 200000))
+		if err := <-readErr; err != nil {
+			t.Fatalf("the handler's read returned %v", err)
+		}
+		if _, body := c.read("POST"); body != "got 200000 bytes" {
+			t.Errorf("got %q", body)
+		}
+	})
+}

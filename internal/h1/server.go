@@ -18,7 +18,9 @@
 //   - responses are buffered up to 32 KiB and then streamed (chunked on
 //     HTTP/1.1); http.Flusher is supported, hijacking and HTTP/2 are not;
 //   - a chunked request body is read, and the connection closes after its
-//     response.
+//     response;
+//   - a request body that times out (see ErrBodyTimeout) is answered 408
+//     in place of the handler's answer, unless that has begun to go out.
 //
 // A connection closed while the client may still be sending a body the
 // handler did not read is first half-closed, and what arrives is read and
@@ -51,6 +53,7 @@ const (
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultBodyTimeout       = 60 * time.Second
 	DefaultMaxHeaderBytes    = 1 << 20
 )
 
@@ -64,6 +67,17 @@ type Server struct {
 	// ReadTimeout bounds reading a request body, from the end of its head;
 	// a negative one sets no bound (a proxy streaming uploads).
 	ReadTimeout time.Duration
+	// BodyTimeout bounds each wait for more of a request body: a client
+	// that sends nothing of it for this long gets 408 (ErrBodyTimeout).
+	// Zero means DefaultBodyTimeout; a negative one sets no bound.
+	BodyTimeout time.Duration
+	// BodyMinRate, when above zero, is the least average rate, in bytes a
+	// second, at which a request body must arrive once BodyTimeout of
+	// grace is spent: a client gets 408 when the time it kept the server
+	// waiting for the body exceeds BodyTimeout plus one second for every
+	// BodyMinRate bytes it sent. Time the handler spends between reads
+	// does not count. It needs a positive BodyTimeout.
+	BodyMinRate int64
 	// WriteTimeout bounds each write of a response; a negative one sets no
 	// bound.
 	WriteTimeout time.Duration
@@ -81,6 +95,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
 	slack     time.Duration // see deadlineSlack
+	nsPerByte float64       // BodyMinRate as nanoseconds a byte
 	date      atomic.Pointer[dateLine]
 	base      context.Context
 	cancel    context.CancelFunc
@@ -101,11 +116,19 @@ func (s *Server) init() {
 		if s.IdleTimeout <= 0 {
 			s.IdleTimeout = DefaultIdleTimeout
 		}
+		if s.BodyTimeout == 0 {
+			s.BodyTimeout = DefaultBodyTimeout
+		}
+		if s.BodyMinRate > 0 && s.BodyTimeout > 0 {
+			s.nsPerByte = float64(time.Second) / float64(s.BodyMinRate)
+		} else {
+			s.BodyMinRate = 0
+		}
 		if s.MaxHeaderBytes <= 0 {
 			s.MaxHeaderBytes = DefaultMaxHeaderBytes
 		}
 		s.slack = min(deadlineSlack, s.ReadHeaderTimeout/2, s.IdleTimeout/2)
-		for _, t := range []time.Duration{s.ReadTimeout, s.WriteTimeout} {
+		for _, t := range []time.Duration{s.ReadTimeout, s.WriteTimeout, s.BodyTimeout} {
 			if t > 0 {
 				s.slack = min(s.slack, t/2)
 			}
