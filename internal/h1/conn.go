@@ -48,6 +48,7 @@ type conn struct {
 	srv    *Server
 	nc     net.Conn
 	state  atomic.Int32
+	slot   atomic.Bool // holds one of the server's open count
 	remote string
 	tls    *tls.ConnectionState
 	cctx   context.Context

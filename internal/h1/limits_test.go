@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -330,4 +332,212 @@ func TestBodyMinRate(t *testing.T) {
 			t.Errorf("got %q", body)
 		}
 	})
+}
+
+// blockingServer serves requests whose handler waits for release; entered
+// counts the handlers waiting.
+func blockingServer(t *testing.T, maxConns int) (ts *testServer, entered *atomic.Int32, release chan struct{}) {
+	entered = new(atomic.Int32)
+	release = make(chan struct{})
+	ts = startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			entered.Add(1)
+			<-release
+		}
+		_, _ = io.WriteString(w, "served "+r.URL.Path)
+	}), func(s *Server) { s.MaxConns = maxConns })
+	return ts, entered, release
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestMaxConnsRefusesWhenBusy(t *testing.T) {
+	const limit = 10
+	ts, entered, release := blockingServer(t, limit)
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	busy := make([]*rawConn, limit)
+	for i := range busy {
+		busy[i] = dialRaw(t, ts.addr)
+		busy[i].send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	waitFor(t, "every connection's request in hand", func() bool { return entered.Load() == limit })
+
+	for i := range 3 {
+		extra := dialRaw(t, ts.addr)
+		extra.send("GET /extra HTTP/1.1\r\nHost: x\r\n\r\n")
+		start := time.Now()
+		resp, body := extra.read("GET")
+		if resp.StatusCode != http.StatusServiceUnavailable || !resp.Close || !strings.Contains(body, "too many open connections") {
+			t.Fatalf("connection %d over the limit: %d %q (close %v), want 503 and Connection: close", limit+1+i, resp.StatusCode, body, resp.Close)
+		}
+		extra.expectClosed()
+		if d := time.Since(start); d > testTimeout/2 {
+			t.Errorf("refused after %v, want at once", d)
+		}
+	}
+	if n := ts.OpenConns(); n != limit {
+		t.Errorf("%d connections open, want %d", n, limit)
+	}
+
+	// The busy connections finish; their slots serve new ones.
+	close(release)
+	for _, c := range busy {
+		if _, body := c.read("GET"); body != "served /block" {
+			t.Fatalf("busy connection: %q", body)
+		}
+		c.Close()
+	}
+	waitFor(t, "the slots given back", func() bool { return ts.OpenConns() == 0 })
+	c := dialRaw(t, ts.addr)
+	c.send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "served /after" {
+		t.Errorf("after: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestMaxConnsClosesIdleFirst(t *testing.T) {
+	const limit = 10
+	ts, _, _ := blockingServer(t, limit)
+	idle := make([]*rawConn, limit)
+	for i := range idle {
+		idle[i] = dialRaw(t, ts.addr)
+		idle[i].send("GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+		idle[i].read("GET")
+	}
+	all := idle
+	for i := range 3 {
+		c := dialRaw(t, ts.addr)
+		c.send("GET /new HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "served /new" {
+			t.Fatalf("new connection %d: %d %q, want it served in place of an idle one", i, resp.StatusCode, body)
+		}
+		if n := ts.OpenConns(); n > limit {
+			t.Fatalf("%d connections open, more than %d", n, limit)
+		}
+		all = append(all, c) // idle in turn
+	}
+	// Three idle connections were closed to make room, the others kept.
+	closed := 0
+	for _, c := range all {
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := c.br.Peek(1); !isTimeout(err) {
+			closed++
+		}
+	}
+	if closed != 3 {
+		t.Errorf("%d idle connections closed, want 3", closed)
+	}
+}
+
+func TestAcceptErrorsRetriedAndLogged(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &failingListener{Listener: ln}
+	fl.failures.Store(5)
+	logs := &syncBuffer{}
+	srv := &Server{Handler: echo, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(fl) }()
+	c := dialRaw(t, ln.Addr().String())
+	c.send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.read("GET"); body != "GET /after " {
+		t.Errorf("got %q", body)
+	}
+	if n := strings.Count(logs.String(), "accepting a connection failed"); n != 1 {
+		t.Errorf("%d log lines for 5 failures in a row, want 1:\n%s", n, logs)
+	}
+	srv.Close()
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+}
+
+// failingListener fails its first accepts as a process out of file
+// descriptors does.
+type failingListener struct {
+	net.Listener
+	failures atomic.Int32
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.failures.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
+}
+
+func TestLimitListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &failingListener{Listener: ln}
+	fl.failures.Store(3)
+	logs := &syncBuffer{}
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			entered <- struct{}{}
+			<-release
+		}
+		_, _ = io.WriteString(w, "net/http "+r.URL.Path)
+	})}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(LimitListener(fl, 2, true, slog.New(slog.NewTextHandler(logs, nil)))) }()
+	defer func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	}()
+	addr := ln.Addr().String()
+	var busy []*rawConn
+	for range 2 {
+		c := dialRaw(t, addr)
+		c.send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+		busy = append(busy, c)
+		<-entered
+	}
+	extra := dialRaw(t, addr)
+	extra.send("GET /extra HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := extra.read("GET"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("third connection: %d, want 503", resp.StatusCode)
+	}
+	close(release)
+	for _, c := range busy {
+		c.read("GET")
+		c.Close()
+	}
+	// Closed connections give their slots back.
+	var body string
+	waitFor(t, "a slot", func() bool {
+		c := dialRaw(t, addr)
+		c.send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, b := c.read("GET")
+		body = b
+		return resp.StatusCode == 200
+	})
+	if body != "net/http /after" {
+		t.Errorf("got %q", body)
+	}
+	if n := strings.Count(logs.String(), "accepting a connection failed"); n != 1 {
+		t.Errorf("%d log lines for 3 failures in a row, want 1:\n%s", n, logs)
+	}
 }

@@ -27,6 +27,10 @@
 // dropped for a moment: closing a socket with unread input resets the
 // connection, which could destroy the answer before the client reads it.
 //
+// MaxConns bounds the connections served at once. A connection beyond it
+// takes the place of one waiting idle for its next request, if there is
+// one; otherwise it is answered 503 and closed at once.
+//
 // Requests are parsed strictly: a malformed request line or header, an
 // unsupported transfer coding, conflicting lengths or a missing Host answer
 // 400 (or 431, 501, 505, 417) with the reason in the body, and the
@@ -87,6 +91,10 @@ type Server struct {
 	// MaxHeaderBytes bounds the size of a request head, the request line
 	// included; a larger head is answered 431.
 	MaxHeaderBytes int
+	// MaxConns bounds the connections served at once; zero or less sets
+	// no bound. A connection beyond it closes one that waits idle for its
+	// next request, or else is answered 503 and closed.
+	MaxConns int
 	// Logger receives handler panics and accept errors; nil discards them.
 	Logger *slog.Logger
 
@@ -94,6 +102,8 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
+	open      atomic.Int64  // connections served, for MaxConns
+	refusing  atomic.Int32  // refused connections being answered
 	slack     time.Duration // see deadlineSlack
 	nsPerByte float64       // BodyMinRate as nanoseconds a byte
 	date      atomic.Pointer[dateLine]
@@ -161,7 +171,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
-	var backoff time.Duration
+	var retry acceptRetry
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -171,20 +181,69 @@ func (s *Server) Serve(ln net.Listener) error {
 			if errors.Is(err, net.ErrClosed) {
 				return fmt.Errorf("accept: %w", err)
 			}
-			// Out of file descriptors and the like: wait and try again.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.Logger.Warn("accepting a connection", "error", err.Error(), "retry_in", backoff.String())
-			time.Sleep(backoff)
+			retry.wait(s.Logger, ln.Addr(), err)
 			continue
 		}
-		backoff = 0
+		retry.reset()
+		if !s.admit() {
+			refuse(nc, &s.refusing)
+			continue
+		}
 		c := s.newConn(nc)
 		if c == nil {
+			s.open.Add(-1)
 			_ = nc.Close()
 			return http.ErrServerClosed
 		}
 		go c.serve()
 	}
+}
+
+// admit takes a connection slot for a new connection, closing an idle
+// connection to free one when all are taken. It reports false when none
+// is free.
+func (s *Server) admit() bool {
+	if s.MaxConns <= 0 {
+		s.open.Add(1)
+		return true
+	}
+	for evicted := 0; ; {
+		n := s.open.Load()
+		if n < int64(s.MaxConns) {
+			if s.open.CompareAndSwap(n, n+1) {
+				return true
+			}
+			continue
+		}
+		// Another listener of the server may take a freed slot first.
+		if evicted == 3 || !s.evictIdle() {
+			return false
+		}
+		evicted++
+	}
+}
+
+// evictScan bounds how many connections evictIdle looks at: when most
+// are busy, refusing is cheaper than a search of them all.
+const evictScan = 256
+
+// evictIdle closes a connection that waits for its next request, if it
+// finds one, and gives back its slot.
+func (s *Server) evictIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := 0
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) {
+			_ = c.nc.Close()
+			c.release()
+			return true
+		}
+		if seen++; seen >= evictScan {
+			break
+		}
+	}
+	return false
 }
 
 // Shutdown stops accepting, closes idle connections and waits for the
@@ -242,6 +301,7 @@ func (s *Server) Close() error {
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc}
 	c.state.Store(stateActive)
+	c.slot.Store(true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
@@ -255,7 +315,18 @@ func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	c.release()
 }
+
+// release gives back the connection's slot, once.
+func (c *conn) release() {
+	if c.slot.CompareAndSwap(true, false) {
+		c.srv.open.Add(-1)
+	}
+}
+
+// OpenConns returns how many connections the server is serving.
+func (s *Server) OpenConns() int { return int(s.open.Load()) }
 
 // dateLine is the Date header of one second, ready to write.
 type dateLine struct {
