@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -49,6 +50,12 @@ func runServe(e env, args []string) int {
 	// messages, for one) takes the server's format and destination.
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(logger)
+
+	// Connection limits are derived from the open-file limit: let it be
+	// as high as the system allows.
+	if nofile, err := server.RaiseOpenFileLimit(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		logger.Warn("the open-file limit could not be raised", "open_file_limit", nofile, "error", err.Error())
+	}
 
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {

@@ -23,26 +23,37 @@ import (
 // descriptors, say) are retried within Accept after a pause that grows
 // to a second, and logged to logger at most once every ten seconds, so
 // that the server never sees them.
-func LimitListener(ln net.Listener, max int, answer bool, logger *slog.Logger) net.Listener {
+func LimitListener(ln net.Listener, max int, answer bool, logger *slog.Logger) *LimitedListener {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &limitListener{Listener: ln, max: int64(max), answer: answer, logger: logger}
+	return &LimitedListener{Listener: ln, max: int64(max), answer: answer, logger: logger}
 }
 
-type limitListener struct {
+// LimitedListener is a listener with a connection limit; see
+// LimitListener.
+type LimitedListener struct {
 	net.Listener
 	max      int64
 	answer   bool
 	logger   *slog.Logger
 	open     atomic.Int64
+	refused  atomic.Int64
 	refusing atomic.Int32
 	mu       sync.Mutex // guards retry
 	retry    acceptRetry
 }
 
+// OpenConns returns how many of the listener's connections are open (0
+// when it has no limit).
+func (l *LimitedListener) OpenConns() int { return int(l.open.Load()) }
+
+// RefusedConns returns how many connections the listener refused for
+// being over its limit.
+func (l *LimitedListener) RefusedConns() int64 { return l.refused.Load() }
+
 // Accept returns the next connection within the limit.
-func (l *limitListener) Accept() (net.Conn, error) {
+func (l *LimitedListener) Accept() (net.Conn, error) {
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
@@ -59,6 +70,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		if l.max > 0 && l.open.Add(1) > l.max {
 			l.open.Add(-1)
+			l.refused.Add(1)
 			if l.answer {
 				refuse(nc, &l.refusing)
 			} else {
@@ -77,7 +89,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // limitConn gives back its slot when it is closed.
 type limitConn struct {
 	net.Conn
-	l      *limitListener // nil when not counted
+	l      *LimitedListener // nil when not counted
 	closed atomic.Bool
 }
 

@@ -103,6 +103,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
 	open      atomic.Int64  // connections served, for MaxConns
+	refused   atomic.Int64  // connections refused for MaxConns
 	refusing  atomic.Int32  // refused connections being answered
 	slack     time.Duration // see deadlineSlack
 	nsPerByte float64       // BodyMinRate as nanoseconds a byte
@@ -186,6 +187,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		retry.reset()
 		if !s.admit() {
+			s.refused.Add(1)
 			refuse(nc, &s.refusing)
 			continue
 		}
@@ -327,6 +329,10 @@ func (c *conn) release() {
 
 // OpenConns returns how many connections the server is serving.
 func (s *Server) OpenConns() int { return int(s.open.Load()) }
+
+// RefusedConns returns how many connections the server refused for being
+// over MaxConns.
+func (s *Server) RefusedConns() int64 { return s.refused.Load() }
 
 // dateLine is the Date header of one second, ready to write.
 type dateLine struct {
