@@ -282,4 +282,6 @@ func TestBinary(t *testing.T) {
 			t.Errorf("no shutdown in the logs:\n%s", logs.String())
 		}
 	})
+
+	t.Run("serve with few open files", func(t *testing.T) { testFewOpenFiles(t, bin) })
 }
