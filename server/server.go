@@ -59,7 +59,8 @@ type Server struct {
 	listenErr  error
 	policyLn   net.Listener
 	adminLn    net.Listener
-	grpcLn     net.Listener // nil unless listen.grpc is set
+	grpcLn     net.Listener  // nil unless listen.grpc is set
+	bound      config.Listen // the addresses of the listeners, once Listen ran
 }
 
 // grpcDoor is a front door that also serves gRPC services on the grpc
@@ -119,6 +120,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	s.install(cfg, docs)
 	installDoors()
 	s.route()
+	warnExampleSecret(logger, cfg)
 	return s, nil
 }
 
@@ -174,10 +176,14 @@ func (s *Server) reload() error {
 	if err != nil {
 		return err
 	}
+	if err := checkExampleSecret(cfg, s.bound); err != nil {
+		return err
+	}
 	installDoors, err := prepareDoors(s.doors, cfg, docs)
 	if err != nil {
 		return err
 	}
+	warnExampleSecret(s.logger, cfg)
 	if cfg.Listen != s.cfg.Listen {
 		s.logger.Warn("listen addresses changed; they take effect on restart",
 			"policy", cfg.Listen.Policy, "admin", cfg.Listen.Admin)
@@ -206,8 +212,13 @@ func (s *Server) reloadAndLog(reason string) {
 func (s *Server) Listen() error {
 	s.listenOnce.Do(func() {
 		s.mu.Lock()
-		listen := s.cfg.Listen
+		cfg := s.cfg
 		s.mu.Unlock()
+		listen := cfg.Listen
+		if s.listenErr = checkExampleSecret(cfg, listen); s.listenErr != nil {
+			return
+		}
+		s.bound = listen
 		var lc net.ListenConfig
 		s.policyLn, s.listenErr = lc.Listen(context.Background(), "tcp", listen.Policy)
 		if s.listenErr != nil {

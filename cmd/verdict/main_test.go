@@ -284,4 +284,5 @@ func TestBinary(t *testing.T) {
 	})
 
 	t.Run("serve with few open files", func(t *testing.T) { testFewOpenFiles(t, bin) })
+	t.Run("serve with the example secret", func(t *testing.T) { testExampleSecret(t, bin) })
 }

@@ -67,6 +67,10 @@ func runServe(e env, args []string) int {
 		printProblems(e.stderr, err)
 		return exitProblems
 	}
+	if err := srv.Listen(); err != nil {
+		fmt.Fprintf(e.stderr, "verdict serve: %v\n", err)
+		return exitProblems
+	}
 	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

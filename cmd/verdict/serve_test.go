@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/verdict-policy/verdict/config"
 )
 
 // lockedBuffer collects a child's output while the test reads it.
@@ -141,5 +144,52 @@ func testFewOpenFiles(t *testing.T, bin string) {
 	}
 	if strings.Contains(logs.String(), "accepting a connection failed") {
 		t.Errorf("the process ran out of files:\n%s", logs)
+	}
+}
+
+// testExampleSecret runs verdict serve with the built-in configuration's
+// HS256 secret: on loopback it serves and warns, naming the setting; with
+// the policy listener on every interface it refuses to start.
+func testExampleSecret(t *testing.T, bin string) {
+	cfg, err := config.Default()
+	if err != nil || cfg.Authz == nil || cfg.Authz.JWT == nil || cfg.Authz.JWT.Secret == "" {
+		t.Fatalf("the built-in configuration has no HS256 secret: %v", err)
+	}
+	dir := t.TempDir()
+	policies := writeFile(t, dir, "authz.json", `[{"id": "r", "effect": "permit"}]`)
+	file := func(policy, admin string) string {
+		return writeFile(t, dir, "verdict.yaml", fmt.Sprintf(
+			"listen: {policy: %q, admin: %q}\npolicies:\n  authz: %s\nauthz:\n  policy: authz\n  jwt: {hs256_secret: %q}\n",
+			policy, admin, policies, cfg.Authz.JWT.Secret))
+	}
+
+	adminAddr := freePort(t)
+	logs := startServe(t, bin, "true", file(freePort(t), adminAddr), adminAddr)
+	if !regexp.MustCompile(`level=WARN msg="authz.jwt.hs256_secret is the published example secret.*setting=authz.jwt.hs256_secret`).MatchString(logs.String()) {
+		t.Errorf("no warning naming the example secret:\n%s", logs)
+	}
+
+	path := file(":0", freePort(t))
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "serve", "--config", path)
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("verdict serve started with the example secret on every interface:\n%s", stderr.String())
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("exit %v, want 1", err)
+	}
+	want := "verdict serve: " + path + ": authz.jwt.hs256_secret is the published example secret, and listen.policy (:0) is not on the loopback interface"
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 	}
 }
