@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -79,7 +80,33 @@ type Listen struct {
 type Limits struct {
 	// MaxBodyBytes is the largest request body accepted; larger ones get 413.
 	MaxBodyBytes int64
+	// Policy, Gateway, Admin and GRPC bound each listener's connections
+	// and request bodies (limits.policy, limits.gateway, ...). The admin
+	// and gRPC listeners take only MaxConnections.
+	Policy, Gateway, Admin, GRPC ListenerLimits
 }
+
+// ListenerLimits bounds what one listener accepts. A zero field is unset:
+// the server applies its default.
+type ListenerLimits struct {
+	// MaxConnections is the most connections the listener holds open at
+	// once. Unset, the server derives it from the process's open-file
+	// limit (admin: DefaultAdminConnections).
+	MaxConnections int
+	// BodyTimeout is how long a request body may send nothing before it
+	// is answered 408 (DefaultBodyTimeout).
+	BodyTimeout time.Duration
+	// BodyMinRate, when set, is the least average rate in bytes a second
+	// at which a request body must arrive once BodyTimeout is spent.
+	BodyMinRate int64
+}
+
+// Listener limit defaults and bounds.
+const (
+	DefaultBodyTimeout      = 60 * time.Second
+	DefaultAdminConnections = 64
+	MaxConnectionsLimit     = 10_000_000
+)
 
 // Policy names one policy document of the configuration.
 type Policy struct {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verdict-policy/verdict/pdl"
 )
@@ -62,6 +63,29 @@ policies:
 					{Name: "api", Path: "policies/api.yaml", Line: 7, Column: 3},
 					{Name: "many.v2", Path: "policies/dir/", Line: 8, Column: 3},
 				},
+			},
+		},
+		{
+			name: "listener limits",
+			file: "verdict.yaml",
+			data: `
+limits:
+  max_body_bytes: 2048
+  policy: {max_connections: 500, body_timeout: 30s}
+  gateway: {max_connections: 2000, body_timeout: 1m, body_min_rate: 512}
+  admin: {max_connections: 16}
+  grpc: {max_connections: 100}
+`,
+			want: Config{
+				Listen: Listen{Policy: DefaultPolicyAddr, Admin: DefaultAdminAddr},
+				Limits: Limits{
+					MaxBodyBytes: 2048,
+					Policy:       ListenerLimits{MaxConnections: 500, BodyTimeout: 30 * time.Second},
+					Gateway:      ListenerLimits{MaxConnections: 2000, BodyTimeout: time.Minute, BodyMinRate: 512},
+					Admin:        ListenerLimits{MaxConnections: 16},
+					GRPC:         ListenerLimits{MaxConnections: 100},
+				},
+				Store: Store{Backend: "memory"},
 			},
 		},
 		{
@@ -144,6 +168,20 @@ func TestLoadProblems(t *testing.T) {
 			[]string{"1:26: limits.max_body_bytes: must be a whole number of bytes, not a string"}},
 		{"body limit too big", "limits: {max_body_bytes: 99999999999999999999}\n",
 			[]string{"1:26: limits.max_body_bytes: must be a whole number of bytes, not 99999999999999999999"}},
+		{"no connections", "limits:\n  gateway: {max_connections: 0}\n",
+			[]string{"2:30: limits.gateway.max_connections: must be from 1 to 10000000, not 0"}},
+		{"connections as text", "limits:\n  policy: {max_connections: many}\n",
+			[]string{"2:29: limits.policy.max_connections: must be a whole number, not a string"}},
+		{"body timeout without unit", "limits:\n  gateway: {body_timeout: 60}\n",
+			[]string{"2:27: limits.gateway.body_timeout: must be a string, not a number"}},
+		{"body timeout zero", "limits:\n  gateway: {body_timeout: 0s}\n",
+			[]string{"2:27: limits.gateway.body_timeout: must be more than 0 and less than 24h0m0s, not 0s"}},
+		{"negative body rate", "limits:\n  policy: {body_min_rate: -1}\n",
+			[]string{"2:27: limits.policy.body_min_rate: must be from 1 to 1073741824, not -1"}},
+		{"body timeout on the admin listener", "limits:\n  admin: {body_timeout: 5s}\n",
+			[]string{"2:11: limits.admin.body_timeout: unknown field"}},
+		{"unknown listener", "limits:\n  pexip: {max_connections: 5}\n",
+			[]string{"2:3: limits.pexip: unknown field"}},
 		{"redis store with a bad url", "store:\n  redis: {url: http://x}\n",
 			[]string{`2:16: store.redis.url: URL "http://x" must start with redis:// or rediss://`}},
 		{"memory store with settings", "store: {memory: {size: 5}}\n",

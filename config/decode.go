@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -197,7 +198,36 @@ func (d *decoder) limits(n *yaml.Node, field string, l *Limits) {
 			}
 			l.MaxBodyBytes = size
 		},
+		"policy":  func(v *yaml.Node, f string) { d.listenerLimits(v, f, &l.Policy, true) },
+		"gateway": func(v *yaml.Node, f string) { d.listenerLimits(v, f, &l.Gateway, true) },
+		"admin":   func(v *yaml.Node, f string) { d.listenerLimits(v, f, &l.Admin, false) },
+		"grpc":    func(v *yaml.Node, f string) { d.listenerLimits(v, f, &l.GRPC, false) },
 	})
+}
+
+// listenerLimits decodes one listener's limits; bodies names the
+// listeners served by Verdict's own HTTP server, which bound bodies.
+func (d *decoder) listenerLimits(n *yaml.Node, field string, l *ListenerLimits, bodies bool) {
+	known := map[string]func(*yaml.Node, string){
+		"max_connections": func(v *yaml.Node, f string) {
+			if c, ok := d.count(v, f, 1, MaxConnectionsLimit); ok {
+				l.MaxConnections = c
+			}
+		},
+	}
+	if bodies {
+		known["body_timeout"] = func(v *yaml.Node, f string) {
+			if t, ok := d.duration(v, f, 24*time.Hour); ok {
+				l.BodyTimeout = t
+			}
+		}
+		known["body_min_rate"] = func(v *yaml.Node, f string) {
+			if c, ok := d.count(v, f, 1, 1<<30); ok {
+				l.BodyMinRate = int64(c)
+			}
+		}
+	}
+	d.fields(n, field, known)
 }
 
 // vocabularies are the names a policy's vocabulary field accepts.

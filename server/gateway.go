@@ -109,8 +109,9 @@ func (s *Server) GatewayAddr() string {
 }
 
 // gatewayServer returns the gateway's server and listener, or nils when
-// the gateway does not listen.
-func (s *Server) gatewayServer() (httpServer, net.Listener) {
+// the gateway does not listen. maxConns bounds its connections; l sets
+// its body timeouts.
+func (s *Server) gatewayServer(maxConns int, l config.ListenerLimits) (*h1.Server, net.Listener) {
 	d := s.gatewayDoor()
 	if d == nil || d.ln == nil {
 		return nil, nil
@@ -119,16 +120,20 @@ func (s *Server) gatewayServer() (httpServer, net.Listener) {
 	maxHeader := s.cfg.Gateway.WithDefaults().MaxHeaderBytes
 	s.mu.Unlock()
 	s.logger.Info("gateway listening", "gateway", addrOf(d.ln))
-	// No bound on reading a request body or on a response's writes:
-	// proxied bodies may stream for long. The upstream side has
-	// per-operation timeouts.
+	// No bound on reading a whole request body or on a response's
+	// writes: proxied bodies may stream for long. A body that stops
+	// coming (or trickles, with body_min_rate) times out; the upstream
+	// side has per-operation timeouts.
 	return &h1.Server{
 		Handler:           d.gw,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       -1,
+		BodyTimeout:       bodyTimeout(l),
+		BodyMinRate:       l.BodyMinRate,
 		WriteTimeout:      -1,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    maxHeader,
+		MaxConns:          maxConns,
 		Logger:            s.logger,
 	}, d.ln
 }

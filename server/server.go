@@ -59,7 +59,8 @@ type Server struct {
 	listenErr  error
 	policyLn   net.Listener
 	adminLn    net.Listener
-	grpcLn     net.Listener // nil unless listen.grpc is set
+	grpcLn     net.Listener  // nil unless listen.grpc is set
+	bound      config.Listen // the addresses of the listeners, once Listen ran
 }
 
 // grpcDoor is a front door that also serves gRPC services on the grpc
@@ -119,6 +120,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	s.install(cfg, docs)
 	installDoors()
 	s.route()
+	warnExampleSecret(logger, cfg)
 	return s, nil
 }
 
@@ -174,13 +176,20 @@ func (s *Server) reload() error {
 	if err != nil {
 		return err
 	}
+	if err := checkExampleSecret(cfg, s.bound); err != nil {
+		return err
+	}
 	installDoors, err := prepareDoors(s.doors, cfg, docs)
 	if err != nil {
 		return err
 	}
+	warnExampleSecret(s.logger, cfg)
 	if cfg.Listen != s.cfg.Listen {
 		s.logger.Warn("listen addresses changed; they take effect on restart",
 			"policy", cfg.Listen.Policy, "admin", cfg.Listen.Admin)
+	}
+	if old, l := s.cfg.Limits, cfg.Limits; l.Policy != old.Policy || l.Gateway != old.Gateway || l.Admin != old.Admin || l.GRPC != old.GRPC {
+		s.logger.Warn("listener limits changed; they take effect on restart (limits.max_body_bytes applies at once)")
 	}
 	s.install(cfg, docs)
 	installDoors()
@@ -203,8 +212,13 @@ func (s *Server) reloadAndLog(reason string) {
 func (s *Server) Listen() error {
 	s.listenOnce.Do(func() {
 		s.mu.Lock()
-		listen := s.cfg.Listen
+		cfg := s.cfg
 		s.mu.Unlock()
+		listen := cfg.Listen
+		if s.listenErr = checkExampleSecret(cfg, listen); s.listenErr != nil {
+			return
+		}
+		s.bound = listen
 		var lc net.ListenConfig
 		s.policyLn, s.listenErr = lc.Listen(context.Background(), "tcp", listen.Policy)
 		if s.listenErr != nil {
@@ -263,13 +277,26 @@ func (s *Server) Run(ctx context.Context) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	servers := []httpServer{
-		s.policyServer(),
-		s.httpServer(s.adminHandler()),
+	s.mu.Lock()
+	limits := s.cfg.Limits
+	s.mu.Unlock()
+	nofile, _, err := openFileLimit()
+	if err != nil {
+		nofile = 0 // no limit to derive from
 	}
-	listeners := []net.Listener{s.policyLn, s.adminLn}
-	if srv, ln := s.gatewayServer(); ln != nil {
+	gatewayOn := s.GatewayAddr() != ""
+	conns := connectionLimits(limits, nofile, gatewayOn, s.grpcLn != nil)
+	logConnectionLimits(s.logger, conns, nofile, gatewayOn, s.grpcLn != nil)
+
+	policySrv := s.policyServer(conns.policy, limits.Policy)
+	adminLn := h1.LimitListener(s.adminLn, conns.admin, true, s.logger.With("listener", "admin"))
+	servers := []httpServer{policySrv, s.httpServer(s.adminHandler())}
+	listeners := []net.Listener{s.policyLn, adminLn}
+	s.countConnections("policy", policySrv)
+	s.countConnections("admin", adminLn)
+	if srv, ln := s.gatewayServer(conns.gateway, limits.Gateway); ln != nil {
 		servers, listeners = append(servers, srv), append(listeners, ln)
+		s.countConnections("gateway", srv)
 	}
 	serveErr := make(chan error, len(servers)+1)
 	for i, srv := range servers {
@@ -287,8 +314,10 @@ func (s *Server) Run(ctx context.Context) error {
 				g.RegisterGRPC(grpcServer)
 			}
 		}
+		grpcLn := h1.LimitListener(s.grpcLn, conns.grpc, false, s.logger.With("listener", "grpc"))
+		s.countConnections("grpc", grpcLn)
 		go func() {
-			if err := grpcServer.Serve(s.grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			if err := grpcServer.Serve(grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 				serveErr <- err
 			}
 		}()
@@ -342,6 +371,34 @@ loop:
 	return runErr
 }
 
+// connectionCounter is a server or listener that counts its connections.
+type connectionCounter interface {
+	OpenConns() int
+	RefusedConns() int64
+}
+
+// countConnections publishes a listener's open and refused connections
+// as verdict_connections_open and verdict_connections_refused_total.
+func (s *Server) countConnections(listener string, c connectionCounter) {
+	labels := prometheus.Labels{"listener": listener}
+	for _, col := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "verdict_connections_open",
+			Help:        "Client connections open on a listener (admin and grpc: only while they have a limit).",
+			ConstLabels: labels,
+		}, func() float64 { return float64(c.OpenConns()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "verdict_connections_refused_total",
+			Help:        "Client connections refused because their listener had its most connections open.",
+			ConstLabels: labels,
+		}, func() float64 { return float64(c.RefusedConns()) }),
+	} {
+		if err := s.registry.Register(col); err != nil {
+			s.logger.Warn("registering a connection metric", "listener", listener, "error", err.Error())
+		}
+	}
+}
+
 // httpServer is what Run needs of an HTTP server: h1's on the policy
 // and gateway listeners, net/http's on the admin listener.
 type httpServer interface {
@@ -350,16 +407,28 @@ type httpServer interface {
 }
 
 // policyServer serves the policy listener with h1: its answers are small
-// and many, and h1 costs about half of net/http per request.
-func (s *Server) policyServer() *h1.Server {
+// and many, and h1 costs about half of net/http per request. maxConns
+// bounds its connections; l sets its body timeouts.
+func (s *Server) policyServer(maxConns int, l config.ListenerLimits) *h1.Server {
 	return &h1.Server{
 		Handler:           s.policyHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
+		BodyTimeout:       bodyTimeout(l),
+		BodyMinRate:       l.BodyMinRate,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxConns:          maxConns,
 		Logger:            s.logger,
 	}
+}
+
+// bodyTimeout returns the listener's body timeout, or the default.
+func bodyTimeout(l config.ListenerLimits) time.Duration {
+	if l.BodyTimeout > 0 {
+		return l.BodyTimeout
+	}
+	return config.DefaultBodyTimeout
 }
 
 func (s *Server) httpServer(h http.Handler) *http.Server {

@@ -32,6 +32,14 @@ func runCheck(e env, args []string) int {
 		fmt.Fprintf(e.stdout, "config %s\n", name)
 		fmt.Fprintf(e.stdout, "  listen policy %s, admin %s\n", cfg.Listen.Policy, cfg.Listen.Admin)
 		fmt.Fprintf(e.stdout, "  body limit %d bytes, store %s\n", cfg.Limits.MaxBodyBytes, cfg.Store.Backend)
+		fmt.Fprintf(e.stdout, "  limits policy: %s\n", describeLimits(cfg.Limits.Policy, true, ""))
+		if cfg.Gateway.Enabled() {
+			fmt.Fprintf(e.stdout, "  limits gateway: %s\n", describeLimits(cfg.Limits.Gateway, true, ""))
+		}
+		fmt.Fprintf(e.stdout, "  limits admin: %s\n", describeLimits(cfg.Limits.Admin, false, strconv.Itoa(config.DefaultAdminConnections)))
+		if cfg.Listen.GRPC != "" {
+			fmt.Fprintf(e.stdout, "  limits grpc: %s\n", describeLimits(cfg.Limits.GRPC, false, ""))
+		}
 	}
 	docs, err := cfg.Compile()
 	if gwErr := checkGateway(e, cfg, docs, *explain); gwErr != nil {
@@ -104,4 +112,29 @@ func checkGateway(e env, cfg *config.Config, docs []config.Document, explain boo
 		}
 	}
 	return nil
+}
+
+// describeLimits says what a listener's limits will be, defaults named:
+// conns is its default connection limit, empty for a share of the
+// open-file limit; bodies says whether it bounds request bodies.
+func describeLimits(l config.ListenerLimits, bodies bool, conns string) string {
+	if conns == "" {
+		conns = "from the open-file limit"
+	}
+	if l.MaxConnections > 0 {
+		conns = strconv.Itoa(l.MaxConnections)
+	}
+	out := "max_connections " + conns
+	if !bodies {
+		return out
+	}
+	timeout := config.DefaultBodyTimeout
+	if l.BodyTimeout > 0 {
+		timeout = l.BodyTimeout
+	}
+	out += ", body_timeout " + timeout.String()
+	if l.BodyMinRate > 0 {
+		out += ", body_min_rate " + strconv.FormatInt(l.BodyMinRate, 10) + " bytes a second"
+	}
+	return out
 }

@@ -106,7 +106,8 @@ func TestCommandLine(t *testing.T) {
 
 		{"check built-in", "", []string{"check"}, 0, []string{"rethink: 1 policy set, 1 policy, 3 rules"}, nil},
 		{"check explain", "", []string{"check", "--explain"}, 0,
-			[]string{"(built in)", "listen policy 127.0.0.1:3000, admin 127.0.0.1:9421", "vocabulary: rethink", "source: rethink/policies.json"}, nil},
+			[]string{"(built in)", "listen policy 127.0.0.1:3000, admin 127.0.0.1:9421", "vocabulary: rethink", "source: rethink/policies.json",
+				"limits policy: max_connections from the open-file limit, body_timeout 1m0s", "limits admin: max_connections 64"}, nil},
 		{"check good file", "", []string{"check", "--config", goodCfg}, 0, []string{"rethink: 1 policy set"}, nil},
 		{"check bad config", "", []string{"check", "--config", badCfg}, 1, nil,
 			[]string{badCfg + ":1:18: listen.policy:"}},
@@ -306,4 +307,7 @@ func TestBinary(t *testing.T) {
 			t.Errorf("no shutdown in the logs:\n%s", logs.String())
 		}
 	})
+
+	t.Run("serve with few open files", func(t *testing.T) { testFewOpenFiles(t, bin) })
+	t.Run("serve with the example secret", func(t *testing.T) { testExampleSecret(t, bin) })
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -50,6 +51,12 @@ func runServe(e env, args []string) int {
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(logger)
 
+	// Connection limits are derived from the open-file limit: let it be
+	// as high as the system allows.
+	if nofile, err := server.RaiseOpenFileLimit(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		logger.Warn("the open-file limit could not be raised", "open_file_limit", nofile, "error", err.Error())
+	}
+
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		printProblems(e.stderr, err)
@@ -58,6 +65,10 @@ func runServe(e env, args []string) int {
 	srv, err := server.New(cfg, logger)
 	if err != nil {
 		printProblems(e.stderr, err)
+		return exitProblems
+	}
+	if err := srv.Listen(); err != nil {
+		fmt.Fprintf(e.stderr, "verdict serve: %v\n", err)
 		return exitProblems
 	}
 	tuneGC()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,9 +28,12 @@ const (
 	// maxDrain is how much of a body the handler left unread is read and
 	// dropped to keep the connection; past it the connection closes.
 	maxDrain = 256 << 10
-	// lingerTime is how long a connection refused with an error answer
-	// reads what the client still sends before it closes.
-	lingerTime = 500 * time.Millisecond
+	// A connection closed with a body still coming reads and drops what
+	// the client sends, after its answer, for up to lingerTime in all,
+	// until the client is quiet for lingerQuiet, or up to lingerBytes.
+	lingerTime  = 2 * time.Second
+	lingerQuiet = 500 * time.Millisecond
+	lingerBytes = 64 << 20
 	// deadlineSlack is how far a deadline already set may be from the one
 	// wanted before it is set again: setting one costs a timer update, and
 	// a timeout a second late is still a timeout. Timeouts shorter than
@@ -46,6 +48,7 @@ type conn struct {
 	srv    *Server
 	nc     net.Conn
 	state  atomic.Int32
+	slot   atomic.Bool // holds one of the server's open count
 	remote string
 	tls    *tls.ConnectionState
 	cctx   context.Context
@@ -126,6 +129,9 @@ func (c *conn) serve() {
 			return
 		}
 		if !c.serveRequest() {
+			if !c.resp.failed && c.body.unread() {
+				c.closeGently()
+			}
 			return
 		}
 		if len(c.buf) > keepBuffer {
@@ -231,6 +237,12 @@ func (c *conn) setReadDeadline(t time.Time) {
 	}
 }
 
+// forceReadDeadline sets the read deadline to t, slack or not.
+func (c *conn) forceReadDeadline(t time.Time) {
+	c.readDL, c.readSet = t, true
+	_ = c.nc.SetReadDeadline(t)
+}
+
 func (c *conn) setWriteDeadline(t time.Time) {
 	if !c.writeSet || !near(t, c.writeDL, c.srv.slack) {
 		c.writeDL, c.writeSet = t, true
@@ -270,12 +282,22 @@ func (c *conn) serveRequest() (keep bool) {
 	}()
 	w.reset(&c.req)
 	c.srv.Handler.ServeHTTP(w, &c.req)
+	if c.body.timedOut && !w.streaming && !w.failed {
+		// The handler's answer to a body that never came is not sent.
+		w.reset(&c.req)
+		w.closeAfter = true
+		w.hdr["Content-Type"] = plainText
+		w.WriteHeader(http.StatusRequestTimeout)
+		_, _ = w.WriteString("408 Request Timeout: the request body did not arrive in time\n")
+	}
 	w.finish()
 	if w.failed || w.closeAfter || c.srv.closing.Load() {
 		return false
 	}
 	return c.body.discard()
 }
+
+var plainText = []string{"text/plain; charset=utf-8"}
 
 // answerBad answers a request the server refused and closes.
 func (c *conn) answerBad(bad *errBadRequest) {
@@ -289,15 +311,40 @@ func (c *conn) answerBad(bad *errBadRequest) {
 	out = strconv.AppendInt(out, int64(len(text)), 10)
 	out = append(out, "\r\n\r\n"...)
 	out = append(out, text...)
-	now := time.Now()
-	c.setWriteDeadline(after(now, c.srv.WriteTimeout))
-	_, _ = c.nc.Write(out)
+	c.setWriteDeadline(after(time.Now(), c.srv.WriteTimeout))
+	if _, err := c.nc.Write(out); err == nil {
+		c.closeGently()
+	}
 	c.out = out[:0]
-	// Closing with unread input would reset the connection and could
-	// destroy the answer before the client reads it: stop writing, and
-	// read what the client still sends for a moment first.
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		c.setReadDeadline(now.Add(lingerTime))
-		_, _ = io.CopyN(io.Discard, c.nc, maxDrain)
+}
+
+// closeGently stops sending and reads and drops what the client still
+// sends before the connection closes. Closing with unread input would
+// reset the connection, and the reset can destroy the answer before the
+// client reads it; a client that is still sending a body sees the answer
+// meanwhile and stops, or finishes. It ends when the client closes or is
+// quiet for lingerQuiet, after lingerTime, or after lingerBytes.
+func (c *conn) closeGently() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	buf := c.buf[:cap(c.buf)]
+	end := time.Now().Add(lingerTime)
+	for n := 0; n < lingerBytes; {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		dl := now.Add(lingerQuiet)
+		if dl.After(end) {
+			dl = end
+		}
+		c.forceReadDeadline(dl)
+		k, err := c.nc.Read(buf)
+		n += k
+		if err != nil {
+			return
+		}
 	}
 }

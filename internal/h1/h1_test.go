@@ -1156,7 +1156,9 @@ func TestReadTimeout(t *testing.T) {
 	case <-time.After(testTimeout):
 		t.Fatal("the body read did not time out")
 	}
-	c.read("POST")
+	if resp, _ := c.read("POST"); resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Errorf("status %d (close %v), want 408 and Connection: close", resp.StatusCode, resp.Close)
+	}
 	c.expectClosed()
 }
 

@@ -18,7 +18,18 @@
 //   - responses are buffered up to 32 KiB and then streamed (chunked on
 //     HTTP/1.1); http.Flusher is supported, hijacking and HTTP/2 are not;
 //   - a chunked request body is read, and the connection closes after its
-//     response.
+//     response;
+//   - a request body that times out (see ErrBodyTimeout) is answered 408
+//     in place of the handler's answer, unless that has begun to go out.
+//
+// A connection closed while the client may still be sending a body the
+// handler did not read is first half-closed, and what arrives is read and
+// dropped for a moment: closing a socket with unread input resets the
+// connection, which could destroy the answer before the client reads it.
+//
+// MaxConns bounds the connections served at once. A connection beyond it
+// takes the place of one waiting idle for its next request, if there is
+// one; otherwise it is answered 503 and closed at once.
 //
 // Requests are parsed strictly: a malformed request line or header, an
 // unsupported transfer coding, conflicting lengths or a missing Host answer
@@ -46,6 +57,7 @@ const (
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultBodyTimeout       = 60 * time.Second
 	DefaultMaxHeaderBytes    = 1 << 20
 )
 
@@ -59,6 +71,17 @@ type Server struct {
 	// ReadTimeout bounds reading a request body, from the end of its head;
 	// a negative one sets no bound (a proxy streaming uploads).
 	ReadTimeout time.Duration
+	// BodyTimeout bounds each wait for more of a request body: a client
+	// that sends nothing of it for this long gets 408 (ErrBodyTimeout).
+	// Zero means DefaultBodyTimeout; a negative one sets no bound.
+	BodyTimeout time.Duration
+	// BodyMinRate, when above zero, is the least average rate, in bytes a
+	// second, at which a request body must arrive once BodyTimeout of
+	// grace is spent: a client gets 408 when the time it kept the server
+	// waiting for the body exceeds BodyTimeout plus one second for every
+	// BodyMinRate bytes it sent. Time the handler spends between reads
+	// does not count. It needs a positive BodyTimeout.
+	BodyMinRate int64
 	// WriteTimeout bounds each write of a response; a negative one sets no
 	// bound.
 	WriteTimeout time.Duration
@@ -68,6 +91,10 @@ type Server struct {
 	// MaxHeaderBytes bounds the size of a request head, the request line
 	// included; a larger head is answered 431.
 	MaxHeaderBytes int
+	// MaxConns bounds the connections served at once; zero or less sets
+	// no bound. A connection beyond it closes one that waits idle for its
+	// next request, or else is answered 503 and closed.
+	MaxConns int
 	// Logger receives handler panics and accept errors; nil discards them.
 	Logger *slog.Logger
 
@@ -75,7 +102,11 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
+	open      atomic.Int64  // connections served, for MaxConns
+	refused   atomic.Int64  // connections refused for MaxConns
+	refusing  atomic.Int32  // refused connections being answered
 	slack     time.Duration // see deadlineSlack
+	nsPerByte float64       // BodyMinRate as nanoseconds a byte
 	date      atomic.Pointer[dateLine]
 	base      context.Context
 	cancel    context.CancelFunc
@@ -96,11 +127,19 @@ func (s *Server) init() {
 		if s.IdleTimeout <= 0 {
 			s.IdleTimeout = DefaultIdleTimeout
 		}
+		if s.BodyTimeout == 0 {
+			s.BodyTimeout = DefaultBodyTimeout
+		}
+		if s.BodyMinRate > 0 && s.BodyTimeout > 0 {
+			s.nsPerByte = float64(time.Second) / float64(s.BodyMinRate)
+		} else {
+			s.BodyMinRate = 0
+		}
 		if s.MaxHeaderBytes <= 0 {
 			s.MaxHeaderBytes = DefaultMaxHeaderBytes
 		}
 		s.slack = min(deadlineSlack, s.ReadHeaderTimeout/2, s.IdleTimeout/2)
-		for _, t := range []time.Duration{s.ReadTimeout, s.WriteTimeout} {
+		for _, t := range []time.Duration{s.ReadTimeout, s.WriteTimeout, s.BodyTimeout} {
 			if t > 0 {
 				s.slack = min(s.slack, t/2)
 			}
@@ -133,7 +172,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
-	var backoff time.Duration
+	var retry acceptRetry
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -143,20 +182,70 @@ func (s *Server) Serve(ln net.Listener) error {
 			if errors.Is(err, net.ErrClosed) {
 				return fmt.Errorf("accept: %w", err)
 			}
-			// Out of file descriptors and the like: wait and try again.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.Logger.Warn("accepting a connection", "error", err.Error(), "retry_in", backoff.String())
-			time.Sleep(backoff)
+			retry.wait(s.Logger, ln.Addr(), err)
 			continue
 		}
-		backoff = 0
+		retry.reset()
+		if !s.admit() {
+			s.refused.Add(1)
+			refuse(nc, &s.refusing)
+			continue
+		}
 		c := s.newConn(nc)
 		if c == nil {
+			s.open.Add(-1)
 			_ = nc.Close()
 			return http.ErrServerClosed
 		}
 		go c.serve()
 	}
+}
+
+// admit takes a connection slot for a new connection, closing an idle
+// connection to free one when all are taken. It reports false when none
+// is free.
+func (s *Server) admit() bool {
+	if s.MaxConns <= 0 {
+		s.open.Add(1)
+		return true
+	}
+	for evicted := 0; ; {
+		n := s.open.Load()
+		if n < int64(s.MaxConns) {
+			if s.open.CompareAndSwap(n, n+1) {
+				return true
+			}
+			continue
+		}
+		// Another listener of the server may take a freed slot first.
+		if evicted == 3 || !s.evictIdle() {
+			return false
+		}
+		evicted++
+	}
+}
+
+// evictScan bounds how many connections evictIdle looks at: when most
+// are busy, refusing is cheaper than a search of them all.
+const evictScan = 256
+
+// evictIdle closes a connection that waits for its next request, if it
+// finds one, and gives back its slot.
+func (s *Server) evictIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := 0
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) {
+			_ = c.nc.Close()
+			c.release()
+			return true
+		}
+		if seen++; seen >= evictScan {
+			break
+		}
+	}
+	return false
 }
 
 // Shutdown stops accepting, closes idle connections and waits for the
@@ -214,6 +303,7 @@ func (s *Server) Close() error {
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc}
 	c.state.Store(stateActive)
+	c.slot.Store(true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
@@ -227,7 +317,22 @@ func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	c.release()
 }
+
+// release gives back the connection's slot, once.
+func (c *conn) release() {
+	if c.slot.CompareAndSwap(true, false) {
+		c.srv.open.Add(-1)
+	}
+}
+
+// OpenConns returns how many connections the server is serving.
+func (s *Server) OpenConns() int { return int(s.open.Load()) }
+
+// RefusedConns returns how many connections the server refused for being
+// over MaxConns.
+func (s *Server) RefusedConns() int64 { return s.refused.Load() }
 
 // dateLine is the Date header of one second, ready to write.
 type dateLine struct {
