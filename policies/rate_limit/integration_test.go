@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +211,40 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if got := send(t, 6, "after", allow, deny); got[200] != 3 || got[429] != 3 {
 		t.Fatalf("after Redis returned: %v, want 3 passed and 3 refused", got)
+	}
+}
+
+// TestWindowZeroThroughGateway loads APIcast's window of 0 through the
+// gateway and counts it as one second, on a store with a fake clock.
+func TestWindowZeroThroughGateway(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, nil)
+	var mu sync.Mutex
+	now := time.Unix(2_000_000, 500_000_000)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	mem := store.NewMemory(store.MemoryOptions{SweepInterval: -1, Now: clock})
+	t.Cleanup(func() { _ = mem.Close() })
+	in := startInstance(t, mem, `
+services:
+  - id: 42
+    proxy:
+      api_backend: `+up.URL+`
+      policy_chain:
+        - name: rate_limit
+          configuration:
+            fixed_window_limiters: [{key: {name: test22}, count: 1, window: 0}]
+            limits_exceeded_error: {status_code: 429}
+        - name: apicast
+`)
+	if s, body, _ := in.get(t, "/", ""); s != 200 {
+		t.Fatalf("first request %d %q", s, body)
+	}
+	if s, _, h := in.get(t, "/", ""); s != 429 || h.Get("Retry-After") != "1" {
+		t.Fatalf("second request %d, Retry-After %q: want 429 within one second", s, h.Get("Retry-After"))
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if s, body, _ := in.get(t, "/", ""); s != 200 {
+		t.Errorf("a second later %d %q, want 200", s, body)
 	}
 }

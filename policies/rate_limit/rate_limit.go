@@ -105,7 +105,8 @@ type LeakyBucketLimiter struct {
 	Condition *condition.Spec `json:"condition"`
 }
 
-// FixedWindowLimiter allows count requests per window of seconds.
+// FixedWindowLimiter allows count requests per window of seconds; a window
+// of 0, or none, is 1 second.
 type FixedWindowLimiter struct {
 	Key       Key             `json:"key"`
 	Count     int64           `json:"count"`
@@ -258,11 +259,12 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 			return nil, fmt.Errorf("%s.count: %d is below 1", field, l.Count)
 		}
 		window := int64(1)
-		if l.Window != nil {
+		if l.Window != nil && *l.Window != 0 {
+			// As in APIcast, a window of 0 is the default of 1 second.
 			window = *l.Window
 		}
 		if window < 1 || window > 366*24*3600 {
-			return nil, fmt.Errorf("%s.window: %d is not from 1 second to a year", field, window)
+			return nil, fmt.Errorf("%s.window: %d is not from 0 (1 second) to a year", field, window)
 		}
 		lim, err := compileLimiter(kindWindow, field, l.Key, l.Condition, env.ServiceID)
 		if err != nil {

@@ -294,3 +294,29 @@ func TestOwnStoreLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowZeroIsOneSecond is APIcast's "Window is set to 0 and default
+// is 1": window 0 loads and counts in windows of one second. A fake clock
+// keeps the two requests in one window, whatever the machine's speed.
+func TestWindowZeroIsOneSecond(t *testing.T) {
+	for _, window := range []string{`, "window": 0`, ``} {
+		now := time.Unix(1_000_000, 250_000_000)
+		mem := store.NewMemory(store.MemoryOptions{SweepInterval: -1, Now: func() time.Time { return now }})
+		t.Cleanup(func() { _ = mem.Close() })
+		ch := build(t, `{"fixed_window_limiters": [{"key": {"name": "test22"}, "count": 1`+window+`}], "limits_exceeded_error": {"status_code": 429}}`, "42", mem)
+		status := func() (int, string) {
+			res := policytest.Run(ch, httptest.NewRequest("GET", "http://api.example.com/", nil), "192.0.2.1", nil, 0)
+			return res.Status, res.Header.Get("Retry-After")
+		}
+		if s, _ := status(); s != 200 {
+			t.Fatalf("window%s: first request %d, want 200", window, s)
+		}
+		if s, retry := status(); s != 429 || retry != "1" {
+			t.Fatalf("window%s: second request %d with Retry-After %q, want 429 within one second", window, s, retry)
+		}
+		now = now.Add(time.Second)
+		if s, _ := status(); s != 200 {
+			t.Errorf("window%s: a second later %d, want 200 in the next window", window, s)
+		}
+	}
+}
