@@ -65,7 +65,7 @@ type operation struct {
 	claimTpl  *liquidctx.Template // a liquid jwt_claim
 	op        condition.Op
 	value     *liquidctx.Template
-	re        *regexp.Regexp // a plain matches value, anchored
+	re        *regexp.Regexp // a plain matches value
 }
 
 type rule struct {
@@ -159,7 +159,7 @@ func compileOperation(o Operation) (operation, error) {
 		return co, fmt.Errorf("value: %w", err)
 	}
 	if co.op == condition.OpMatches && co.value.IsPlain() {
-		if co.re, err = condition.Anchored(o.Value); err != nil {
+		if co.re, err = condition.Pattern(o.Value); err != nil {
 			return co, fmt.Errorf("value: %w", err)
 		}
 	}
@@ -312,7 +312,7 @@ func (p *Policy) opHolds(o *operation, c *chain.Context, claims map[string]any) 
 		}
 		right = s
 		if o.op == condition.OpMatches {
-			if re, err = condition.Anchored(right); err != nil {
+			if re, err = condition.Pattern(right); err != nil {
 				return false, nil
 			}
 		}
