@@ -73,7 +73,7 @@ services:
 			if res.Status != tt.status {
 				t.Fatalf("got %d %q, want %d", res.Status, res.Body, tt.status)
 			}
-			if tt.status == 403 && res.Body != "Admins only" {
+			if tt.status == 403 && res.Body != "Admins only\n" {
 				t.Errorf("body %q", res.Body)
 			}
 			if reached := len(up.Requests()) > before; reached != (tt.status == 200) {

@@ -24,7 +24,8 @@ import (
 // Name is the policy's name in a chain entry.
 const Name = "jwt_claim_check"
 
-// DefaultErrorMessage is the body of a refusal when none is configured.
+// DefaultErrorMessage is the body of a refusal, before its newline, when
+// none is configured.
 const DefaultErrorMessage = "Request blocked due to JWT claim policy"
 
 //go:embed apicast-policy.json
@@ -99,6 +100,8 @@ func New(raw json.RawMessage) (*Policy, error) {
 	if cfg.ErrorMessage != nil {
 		p.message = *cfg.ErrorMessage
 	}
+	// APIcast prints the message as a line.
+	p.message += "\n"
 	for i, r := range cfg.Rules {
 		at := fmt.Sprintf("rules[%d]", i)
 		var cr rule

@@ -76,7 +76,7 @@ func TestClaimCheck(t *testing.T) {
 			if c.Exited() == tt.allowed {
 				t.Fatalf("exited %v, want allowed %v", c.Exited(), tt.allowed)
 			}
-			if !tt.allowed && (c.Response.Status != 403 || string(c.Response.Body) != jwtclaimcheck.DefaultErrorMessage) {
+			if !tt.allowed && (c.Response.Status != 403 || string(c.Response.Body) != "Request blocked due to JWT claim policy\n") {
 				t.Fatalf("refusal %d %q", c.Response.Status, c.Response.Body)
 			}
 		})
@@ -86,7 +86,7 @@ func TestClaimCheck(t *testing.T) {
 func TestErrorMessage(t *testing.T) {
 	ch := policytest.Build(t, policytest.Entry(jwtclaimcheck.Name, `{"error_message": "admins only", "rules": [{"resource": "/", "operations": [{"op": "==", "jwt_claim": "role", "value": "admin"}]}]}`))
 	res := policytest.Run(ch, httptest.NewRequest("GET", "http://api.test/x", nil), "192.0.2.1", nil, 0)
-	if res.Proxied || res.Status != 403 || string(res.Body) != "admins only" {
+	if res.Proxied || res.Status != 403 || string(res.Body) != "admins only\n" {
 		t.Fatalf("got %d %q (proxied %v)", res.Status, res.Body, res.Proxied)
 	}
 }
