@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -246,5 +247,45 @@ services:
 	mu.Unlock()
 	if s, body, _ := in.get(t, "/", ""); s != 200 {
 		t.Errorf("a second later %d %q, want 200", s, body)
+	}
+}
+
+// TestStoreDownThroughGateway replays APIcast's rate-limit tests 3 and 23
+// through the gateway: a Redis server that cannot be reached is a
+// configuration error, 500 by default, or logged and let through.
+func TestStoreDownThroughGateway(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	up := gatewaytest.StartUpstream(t, nil)
+	for _, tt := range []struct {
+		settings string
+		status   int
+	}{
+		{"", 500},
+		{"\n            configuration_error: {error_handling: log}", 200},
+	} {
+		gw := gatewaytest.Start(t, `
+services:
+  - id: 42
+    proxy:
+      api_backend: `+up.URL+`
+      policy_chain:
+        - name: rate_limit
+          configuration:
+            connection_limiters: [{key: {name: test3, scope: global}, conn: 20, burst: 10, delay: 0.5}]
+            redis_url: "redis://`+addr+`/1"`+tt.settings+`
+        - name: apicast
+`)
+		res := gw.Do(t, gw.NewRequest("GET", "/", nil))
+		if res.Status != tt.status || strings.Contains(res.Body, addr) {
+			t.Errorf("settings %q: got %d %q, want %d", tt.settings, res.Status, res.Body, tt.status)
+		}
+		if logs := strings.Join(gw.Logs(), "\n"); !strings.Contains(logs, "the store cannot be reached") {
+			t.Errorf("settings %q: the failure is not logged:\n%s", tt.settings, logs)
+		}
 	}
 }

@@ -193,10 +193,20 @@ func TestStoreDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	for _, tt := range []struct{ mode, status int }{{0, 200}, {1, 503}} {
-		mode := []string{"allow", "deny"}[tt.mode]
-		t.Run(mode, func(t *testing.T) {
-			ch := build(t, `{"redis_url": "redis://`+addr+`/0", "on_store_error": "`+mode+`", "fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`, "1", nil)
+	for _, tt := range []struct {
+		name, settings string
+		status         int
+	}{
+		// APIcast's rate-limit tests 3 and 23: without on_store_error,
+		// configuration_error decides.
+		{"default: configuration_error exits with 500", ``, 500},
+		{"configuration_error status", `"configuration_error": {"status_code": 502}, `, 502},
+		{"configuration_error log lets requests through", `"configuration_error": {"error_handling": "log"}, `, 200},
+		{"allow", `"on_store_error": "allow", `, 200},
+		{"deny", `"on_store_error": "deny", "configuration_error": {"error_handling": "log"}, `, 503},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := build(t, `{"redis_url": "redis://`+addr+`/0", `+tt.settings+`"fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`, "1", nil)
 			for range 3 {
 				res := policytest.Run(ch, httptest.NewRequest("GET", "http://api.example.com/", nil), "192.0.2.1", nil, 0)
 				if res.Status != tt.status {
@@ -278,8 +288,8 @@ func TestServiceScopeInTheGlobalChain(t *testing.T) {
 // is opened before a request needs it, and a closed policy opens nothing.
 func TestOwnStoreLifecycle(t *testing.T) {
 	for _, cfg := range []string{
-		`{"fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
-		`{"redis_url": "redis://127.0.0.1:1/0", "fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
+		`{"on_store_error": "allow", "fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
+		`{"on_store_error": "allow", "redis_url": "redis://127.0.0.1:1/0", "fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
 	} {
 		ch, err := chain.Build([]chain.Entry{policytest.Entry(ratelimit.Name, cfg)}, chain.Env{})
 		if err != nil {
