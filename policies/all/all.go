@@ -21,6 +21,7 @@ import (
 	_ "github.com/verdict-policy/verdict/policies/phase_logger"
 	_ "github.com/verdict-policy/verdict/policies/rate_limit"
 	_ "github.com/verdict-policy/verdict/policies/retry"
+	_ "github.com/verdict-policy/verdict/policies/rewrite_url_captures"
 	_ "github.com/verdict-policy/verdict/policies/routing"
 	_ "github.com/verdict-policy/verdict/policies/statuscode_overwrite"
 	_ "github.com/verdict-policy/verdict/policies/upstream"

@@ -1,9 +1,9 @@
 // Package cors is the builtin chain policy "cors" (APIcast's CORS Request
 // Handling). It answers CORS preflight requests itself in the rewrite
 // phase and adds the Access-Control-Allow-* headers to responses in the
-// header_filter phase. Unlike APIcast, an allow_origin regular expression
-// must match the whole Origin, and an origin that is not allowed gets no
-// CORS headers at all.
+// header_filter phase. As in APIcast, an allow_origin regular expression
+// is searched anywhere in the Origin, and a request from an origin it does
+// not match gets every CORS header but Access-Control-Allow-Origin.
 package cors
 
 import (
@@ -33,15 +33,18 @@ func init() {
 // Config is the policy's configuration.
 type Config struct {
 	// AllowHeaders are announced as allowed request headers; nil echoes
-	// the preflight's Access-Control-Request-Headers.
+	// the preflight's Access-Control-Request-Headers, and an empty list
+	// sends no header.
 	AllowHeaders []string `json:"allow_headers"`
 	// AllowMethods are announced as allowed methods; nil echoes the
-	// preflight's Access-Control-Request-Method.
+	// preflight's Access-Control-Request-Method, and an empty list sends
+	// no header.
 	AllowMethods []string `json:"allow_methods"`
-	// AllowOrigin is "*", one origin, or an anchored regular expression;
-	// nil allows every origin.
+	// AllowOrigin is "*", one origin, or a regular expression searched in
+	// the Origin; nil or empty allows every origin.
 	AllowOrigin *string `json:"allow_origin"`
-	// AllowCredentials, true when nil, lets browsers send credentials.
+	// AllowCredentials, true when nil, lets browsers send credentials; it
+	// is sent as true or false.
 	AllowCredentials *bool `json:"allow_credentials"`
 	// MaxAge is how long a preflight's answer may be cached, in seconds;
 	// DefaultMaxAge when nil.
@@ -70,23 +73,26 @@ type originRule uint8
 const (
 	anyEchoed originRule = iota // no allow_origin: allow and echo any origin
 	anyStar                     // "*"
-	exact                       // one origin, compared without regard to case
-	pattern                     // an anchored regular expression
+	exact                       // one origin, always sent as configured
+	pattern                     // a regular expression searched in the Origin
 )
 
 // Policy handles CORS for a service. Header values are prepared at load as
 // one-element slices with no spare capacity, shared by every request:
 // appending to one copies it. A Policy is safe for concurrent use.
 type Policy struct {
-	rule    originRule
-	origin  string
-	re      *regexp.Regexp
-	headers []string // nil: echo the request's
-	methods []string // nil: echo the request's
-	creds   []string // nil: not sent
-	maxAge  []string
-	star    []string
-	vary    []string
+	rule   originRule
+	origin []string // the configured origin (exact)
+	re     *regexp.Regexp
+	// headers and methods are the configured lists, nil when the list is
+	// empty; echoHeaders and echoMethods are set when none is configured.
+	headers, methods         []string
+	echoHeaders, echoMethods bool
+	creds                    []string // "true" or "false"
+	withCreds                bool
+	maxAge                   []string
+	star                     []string
+	vary                     []string
 }
 
 var (
@@ -102,15 +108,17 @@ func New(raw json.RawMessage) (*Policy, error) {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	p := &Policy{star: fixed("*"), vary: fixed(hOrigin), creds: fixed("true"), maxAge: fixed(strconv.Itoa(DefaultMaxAge))}
-	if cfg.AllowHeaders != nil {
+	p := &Policy{star: fixed("*"), vary: fixed(hOrigin), creds: fixed("true"), withCreds: true, maxAge: fixed(strconv.Itoa(DefaultMaxAge))}
+	p.echoHeaders = cfg.AllowHeaders == nil
+	if len(cfg.AllowHeaders) > 0 {
 		p.headers = fixed(strings.Join(cfg.AllowHeaders, ", "))
 	}
-	if cfg.AllowMethods != nil {
+	p.echoMethods = cfg.AllowMethods == nil
+	if len(cfg.AllowMethods) > 0 {
 		p.methods = fixed(strings.Join(cfg.AllowMethods, ", "))
 	}
 	if cfg.AllowCredentials != nil && !*cfg.AllowCredentials {
-		p.creds = nil
+		p.creds, p.withCreds = fixed("false"), false
 	}
 	if cfg.MaxAge != nil {
 		if *cfg.MaxAge < 0 {
@@ -121,16 +129,16 @@ func New(raw json.RawMessage) (*Policy, error) {
 	if cfg.AllowOrigin != nil {
 		switch o := *cfg.AllowOrigin; {
 		case o == "":
-			return nil, fmt.Errorf("allow_origin: empty; leave it out to allow any origin")
+			// APIcast reads it as a pattern that every origin matches.
 		case o == "*":
 			p.rule = anyStar
 		case isOrigin(o):
-			p.rule, p.origin = exact, o
+			p.rule, p.origin = exact, fixed(o)
 		default:
-			if _, err := regexp.Compile(o); err != nil {
+			re, err := regexp.Compile(o)
+			if err != nil {
 				return nil, fmt.Errorf("allow_origin: invalid regular expression %q: %w", o, err)
 			}
-			re := regexp.MustCompile(`^(?:` + o + `)$`)
 			p.rule, p.re = pattern, re
 		}
 	}
@@ -162,8 +170,10 @@ func (p *Policy) Rewrite(c *chain.Context) error {
 	return nil
 }
 
-// HeaderFilter adds the CORS headers when the request has an allowed
-// Origin.
+// HeaderFilter adds the CORS headers when the request has an Origin.
+// Access-Control-Allow-Origin is left out when the Origin does not match
+// an allow_origin pattern; the other headers are sent all the same, as
+// APIcast sends them.
 func (p *Policy) HeaderFilter(c *chain.Context) error {
 	in := c.Original.Header
 	origin := in[hOrigin]
@@ -178,36 +188,31 @@ func (p *Policy) HeaderFilter(c *chain.Context) error {
 	case anyEchoed:
 		p.allowOrigin(out, echo)
 	case anyStar:
-		if p.creds != nil {
+		if p.withCreds {
 			// Browsers refuse "*" on a request with credentials.
 			p.allowOrigin(out, echo)
 		} else {
 			out[hAllowOrigin] = p.star
 		}
 	case exact:
-		if !strings.EqualFold(origin[0], p.origin) {
-			return nil
-		}
-		p.allowOrigin(out, echo)
+		// Sent whatever the Origin: a browser compares it with its own.
+		out[hAllowOrigin] = p.origin
 	case pattern:
-		if !p.re.MatchString(origin[0]) {
-			return nil
+		if p.re.MatchString(origin[0]) {
+			p.allowOrigin(out, echo)
 		}
-		p.allowOrigin(out, echo)
 	}
 	if p.headers != nil {
 		out[hAllowHeaders] = p.headers
-	} else if v := in[hRequestHeaders]; len(v) > 0 {
+	} else if v := in[hRequestHeaders]; p.echoHeaders && len(v) > 0 {
 		out[hAllowHeaders] = v[:len(v):len(v)]
 	}
 	if p.methods != nil {
 		out[hAllowMethods] = p.methods
-	} else if v := in[hRequestMethod]; len(v) > 0 {
+	} else if v := in[hRequestMethod]; p.echoMethods && len(v) > 0 {
 		out[hAllowMethods] = v[:1:1]
 	}
-	if p.creds != nil {
-		out[hAllowCreds] = p.creds
-	}
+	out[hAllowCreds] = p.creds
 	out[hMaxAge] = p.maxAge
 	return nil
 }

@@ -29,7 +29,7 @@ func TestCORS(t *testing.T) {
 			headers: map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"},
 			status:  204,
 			want: map[string]string{"Access-Control-Allow-Origin": "https://app.example.com", "Access-Control-Allow-Methods": "GET, POST",
-				"Access-Control-Allow-Headers": "X-Custom-1, X-Custom-2", "Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "60", "Vary": "Origin"},
+				"Access-Control-Allow-Headers": "X-Custom-1, X-Custom-2", "Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "60", "Vary": ""},
 		},
 		{
 			name: "OPTIONS without Access-Control-Request-Method is proxied", config: all, method: "OPTIONS",
@@ -45,9 +45,9 @@ func TestCORS(t *testing.T) {
 		},
 		{
 			name: "actual request gets the headers", config: all, method: "GET",
-			headers: map[string]string{"Origin": "https://APP.example.com"},
+			headers: map[string]string{"Origin": "https://app.example.com"},
 			proxied: true, status: 200,
-			want: map[string]string{"Access-Control-Allow-Origin": "https://APP.example.com", "Access-Control-Allow-Methods": "GET, POST", "Vary": "Origin"},
+			want: map[string]string{"Access-Control-Allow-Origin": "https://app.example.com", "Access-Control-Allow-Methods": "GET, POST", "Vary": ""},
 		},
 		{
 			name: "request without Origin gets none", config: all, method: "GET",
@@ -55,10 +55,11 @@ func TestCORS(t *testing.T) {
 			want: map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Allow-Methods": "", "Access-Control-Max-Age": "", "Vary": ""},
 		},
 		{
-			name: "other origin gets none", config: all, method: "GET",
+			name: "another origin gets the configured origin, as APIcast sends it", config: all, method: "GET",
 			headers: map[string]string{"Origin": "https://evil.example.net"},
 			proxied: true, status: 200,
-			want: map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Allow-Credentials": ""},
+			want: map[string]string{"Access-Control-Allow-Origin": "https://app.example.com", "Access-Control-Allow-Credentials": "true",
+				"Access-Control-Allow-Methods": "GET, POST", "Access-Control-Max-Age": "60", "Vary": ""},
 		},
 		{
 			name: "defaults echo the request", config: `{}`, method: "OPTIONS",
@@ -68,10 +69,22 @@ func TestCORS(t *testing.T) {
 				"Access-Control-Allow-Headers": "X-A, X-B", "Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "600"},
 		},
 		{
-			name: "star without credentials", config: `{"allow_origin": "*", "allow_credentials": false}`, method: "GET",
+			name: "an empty allow_origin echoes any origin", config: `{"allow_origin": ""}`, method: "GET",
 			headers: map[string]string{"Origin": "https://x.test"},
 			proxied: true, status: 200,
-			want: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Credentials": "", "Vary": ""},
+			want: map[string]string{"Access-Control-Allow-Origin": "https://x.test", "Vary": "Origin"},
+		},
+		{
+			name: "empty lists send no header", config: `{"allow_headers": [], "allow_methods": []}`, method: "OPTIONS",
+			headers: map[string]string{"Origin": "https://x.test", "Access-Control-Request-Method": "DELETE", "Access-Control-Request-Headers": "X-A"},
+			status:  204,
+			want:    map[string]string{"Access-Control-Allow-Origin": "https://x.test", "Access-Control-Allow-Methods": "", "Access-Control-Allow-Headers": ""},
+		},
+		{
+			name: "star without credentials says false", config: `{"allow_origin": "*", "allow_credentials": false}`, method: "GET",
+			headers: map[string]string{"Origin": "https://x.test"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Credentials": "false", "Vary": ""},
 		},
 		{
 			name: "star with credentials echoes the origin", config: `{"allow_origin": "*"}`, method: "GET",
@@ -80,28 +93,47 @@ func TestCORS(t *testing.T) {
 			want: map[string]string{"Access-Control-Allow-Origin": "https://x.test", "Access-Control-Allow-Credentials": "true", "Vary": "Origin"},
 		},
 		{
-			name: "regex matches a whole origin", config: `{"allow_origin": "https://(api|web)\\.test\\.com"}`, method: "GET",
-			headers: map[string]string{"Origin": "https://web.test.com"},
+			name: "APIcast's example pattern matches api", config: `{"allow_origin": "(api|web).test.com"}`, method: "GET",
+			headers: map[string]string{"Origin": "http://api.test.com"},
 			proxied: true, status: 200,
-			want: map[string]string{"Access-Control-Allow-Origin": "https://web.test.com"},
+			want: map[string]string{"Access-Control-Allow-Origin": "http://api.test.com", "Vary": "Origin"},
 		},
 		{
-			name: "regex is anchored at the end", config: `{"allow_origin": "https://(api|web)\\.test\\.com"}`, method: "GET",
-			headers: map[string]string{"Origin": "https://api.test.com.evil.net"},
+			name: "a pattern is searched anywhere in the origin", config: `{"allow_origin": "https://(api|web)\\.test\\.com"}`, method: "GET",
+			headers: map[string]string{"Origin": "https://api.test.com.example.net"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "https://api.test.com.example.net"},
+		},
+		{
+			name: "anchors make a pattern match whole origins", config: `{"allow_origin": "^https://(api|web)\\.test\\.com$"}`, method: "GET",
+			headers: map[string]string{"Origin": "https://api.test.com.example.net"},
 			proxied: true, status: 200,
 			want: map[string]string{"Access-Control-Allow-Origin": ""},
 		},
 		{
-			name: "regex is anchored at the start", config: `{"allow_origin": "(api|web).test.com"}`, method: "GET",
-			headers: map[string]string{"Origin": "http://evil/api.test.com"},
+			name: "a pattern is case-sensitive", config: `{"allow_origin": "(api|web).test.com"}`, method: "GET",
+			headers: map[string]string{"Origin": "http://API.test.com"},
 			proxied: true, status: 200,
 			want: map[string]string{"Access-Control-Allow-Origin": ""},
+		},
+		{
+			name: "an unmatched origin gets the other headers", config: `{"allow_origin": "(api|web).test.com", "allow_methods": ["POST", "GET"], "max_age": 200, "allow_credentials": false}`, method: "GET",
+			headers: map[string]string{"Origin": "http://staging.test.com", "Access-Control-Request-Headers": "Content-Type"},
+			proxied: true, status: 200,
+			want: map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Allow-Methods": "POST, GET", "Access-Control-Allow-Headers": "Content-Type",
+				"Access-Control-Allow-Credentials": "false", "Access-Control-Max-Age": "200", "Vary": ""},
+		},
+		{
+			name: "a preflight from an unmatched origin is answered with the other headers", config: `{"allow_origin": "^https://app\\.test$"}`, method: "OPTIONS",
+			headers: map[string]string{"Origin": "https://evil.test", "Access-Control-Request-Method": "PUT"},
+			status:  204,
+			want:    map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Allow-Methods": "PUT", "Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "600"},
 		},
 		{
 			name: "exact origin is not a regex", config: `{"allow_origin": "https://a.example.com"}`, method: "GET",
 			headers: map[string]string{"Origin": "https://aXexample.com"},
 			proxied: true, status: 200,
-			want: map[string]string{"Access-Control-Allow-Origin": ""},
+			want: map[string]string{"Access-Control-Allow-Origin": "https://a.example.com", "Vary": ""},
 		},
 	}
 	for _, tt := range tests {
@@ -146,7 +178,6 @@ func TestBadConfiguration(t *testing.T) {
 	tests := []struct{ name, config, want string }{
 		{"invalid regex", `{"allow_origin": "https://(api"}`, "allow_origin: invalid regular expression"},
 		{"unsupported regex", `{"allow_origin": "(?!evil).*"}`, "allow_origin: invalid regular expression"},
-		{"empty origin", `{"allow_origin": ""}`, "allow_origin: empty"},
 		{"bad method", `{"allow_methods": ["FETCH"]}`, "allow_methods.0"},
 		{"negative max age", `{"max_age": -1}`, "max_age"},
 		{"credentials as string", `{"allow_credentials": "yes"}`, "allow_credentials"},

@@ -20,7 +20,7 @@ services:
       policy_chain:
         - name: cors
           configuration:
-            allow_origin: "https://(app|admin)\\.example\\.com"
+            allow_origin: "^https://(app|admin)\\.example\\.com$"
             allow_methods: [GET, PUT]
             allow_headers: [X-Custom]
             max_age: 120
@@ -33,9 +33,9 @@ services:
 		allowOrigin, allowMethods, maxAge   string
 	}{
 		{"preflight", "OPTIONS", "https://app.example.com", "PUT", 204, false, "https://app.example.com", "GET, PUT", "120"},
-		{"preflight from another origin", "OPTIONS", "https://app.example.com.evil.net", "PUT", 204, false, "", "", ""},
+		{"preflight from another origin", "OPTIONS", "https://app.example.com.evil.net", "PUT", 204, false, "", "GET, PUT", "120"},
 		{"actual request", "GET", "https://admin.example.com", "", 200, true, "https://admin.example.com", "GET, PUT", "120"},
-		{"actual request from another origin", "GET", "https://evil.net", "", 200, true, "", "", ""},
+		{"actual request from another origin", "GET", "https://evil.net", "", 200, true, "", "GET, PUT", "120"},
 		{"same-origin request", "GET", "", "", 200, true, "", "", ""},
 	}
 	for _, tt := range tests {
@@ -61,6 +61,82 @@ services:
 			h := res.Header
 			if h.Get("Access-Control-Allow-Origin") != tt.allowOrigin || h.Get("Access-Control-Allow-Methods") != tt.allowMethods || h.Get("Access-Control-Max-Age") != tt.maxAge {
 				t.Errorf("CORS headers %v", h)
+			}
+		})
+	}
+}
+
+// TestAPIcastOrigins replays APIcast's t/apicast-policy-cors.t tests 3 and
+// 4 through a real gateway: credentials false is sent as false, an
+// allow_origin pattern is searched in the Origin, and an origin it does
+// not match gets the other CORS headers without Access-Control-Allow-Origin.
+func TestAPIcastOrigins(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, `
+services:
+  - id: 42
+    proxy:
+      api_backend: `+up.URL+`
+      policy_chain:
+        - name: cors
+          configuration:
+            allow_headers: []
+            allow_methods: [POST, GET, OPTIONS]
+            allow_origin: "(api|web).test.com"
+            max_age: 200
+            allow_credentials: false
+        - name: apicast
+  - id: 43
+    proxy:
+      hosts: [star.test]
+      api_backend: `+up.URL+`
+      policy_chain:
+        - name: cors
+          configuration:
+            allow_headers: [X-Custom-Header-1, X-Custom-Header-2]
+            allow_methods: [POST, GET, OPTIONS]
+            allow_origin: "*"
+            max_age: 200
+            allow_credentials: false
+        - name: apicast
+`)
+	absent := "(absent)"
+	tests := []struct {
+		name, host, origin string
+		want               map[string]string
+	}{
+		{"star", "star.test", "http://example.com", map[string]string{
+			"Access-Control-Allow-Headers": "X-Custom-Header-1, X-Custom-Header-2", "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+			"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Credentials": "false", "Access-Control-Max-Age": "200"}},
+		{"api matches", "localhost", "http://api.test.com", map[string]string{
+			"Access-Control-Allow-Methods": "POST, GET, OPTIONS", "Access-Control-Allow-Origin": "http://api.test.com",
+			"Access-Control-Allow-Credentials": "false", "Access-Control-Max-Age": "200", "Access-Control-Allow-Headers": absent}},
+		{"web matches", "localhost", "http://web.test.com", map[string]string{
+			"Access-Control-Allow-Methods": "POST, GET, OPTIONS", "Access-Control-Allow-Origin": "http://web.test.com",
+			"Access-Control-Allow-Credentials": "false", "Access-Control-Max-Age": "200"}},
+		{"staging does not match", "localhost", "http://staging.test.com", map[string]string{
+			"Access-Control-Allow-Methods": "POST, GET, OPTIONS", "Access-Control-Allow-Origin": absent,
+			"Access-Control-Allow-Credentials": "false", "Access-Control-Max-Age": "200", "Access-Control-Allow-Headers": absent}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := gw.NewRequest("GET", "/?user_key=value", nil)
+			r.Host = tt.host
+			r.Header.Set("Origin", tt.origin)
+			r.Header.Set("Access-Control-Request-Method", "GET")
+			r.Header.Set("Access-Control-Request-Headers", "Content-Type")
+			res := gw.Do(t, r)
+			if res.Status != 200 || !strings.HasPrefix(res.Body, "upstream: GET /") {
+				t.Fatalf("got %d %q", res.Status, res.Body)
+			}
+			for k, want := range tt.want {
+				got, ok := strings.Join(res.Header.Values(k), ", "), len(res.Header.Values(k)) > 0
+				if !ok {
+					got = absent
+				}
+				if got != want {
+					t.Errorf("%s: %q, want %q", k, got, want)
+				}
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package headers_test
 import (
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/verdict-policy/verdict/gateway/gatewaytest"
@@ -74,5 +75,54 @@ services:
 				t.Errorf("upstream got %s?%s", got.Path, got.RawQuery)
 			}
 		})
+	}
+}
+
+// TestInvalidLiquidThroughGateway: a value that is not valid Liquid loads,
+// renders as the empty string (so set removes the header) and is logged
+// once, as in APIcast.
+func TestInvalidLiquidThroughGateway(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, `
+services:
+  - id: 1
+    proxy:
+      api_backend: `+up.URL+`
+      policy_chain:
+        - name: headers
+          configuration:
+            request:
+              - {op: set, header: X-Digest, value: "{{'something' | md5", value_type: liquid}
+              - {op: set, header: X-Method, value: "{{ http_method | no_such_filter }}", value_type: liquid}
+            response:
+              - {op: set, header: X-Uri, value: "{{ uri }", value_type: liquid}
+        - name: apicast
+`)
+	for range 2 {
+		r := gw.NewRequest("GET", "/t", nil)
+		r.Header.Set("X-Digest", "from the client")
+		r.Header.Set("X-Method", "from the client")
+		res := gw.Do(t, r)
+		if res.Status != 200 {
+			t.Fatalf("client got %d %q", res.Status, res.Body)
+		}
+		if v, ok := res.Header["X-Uri"]; ok {
+			t.Errorf("response X-Uri %q, want none", v)
+		}
+		got := up.Last(t)
+		for _, name := range []string{"X-Digest", "X-Method"} {
+			if v, ok := got.Header[name]; ok {
+				t.Errorf("upstream %s %q, want none", name, v)
+			}
+		}
+	}
+	logged := 0
+	for _, l := range gw.Logs() {
+		if strings.Contains(l, "invalid Liquid template renders as the empty string") {
+			logged++
+		}
+	}
+	if logged != 3 {
+		t.Errorf("%d log lines about invalid templates, want one per template (3):\n%s", logged, strings.Join(gw.Logs(), "\n"))
 	}
 }

@@ -73,12 +73,45 @@ services:
 			if res.Status != tt.status {
 				t.Fatalf("got %d %q, want %d", res.Status, res.Body, tt.status)
 			}
-			if tt.status == 403 && res.Body != "Admins only" {
+			if tt.status == 403 && res.Body != "Admins only\n" {
 				t.Errorf("body %q", res.Body)
 			}
 			if reached := len(up.Requests()) > before; reached != (tt.status == 200) {
 				t.Errorf("upstream reached: %v", reached)
 			}
 		})
+	}
+}
+
+// TestMatchesSearchesThroughGateway: matches searches the claim, as
+// routing and the conditions do and as APIcast does.
+func TestMatchesSearchesThroughGateway(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, `
+services:
+  - id: 1
+    proxy:
+      api_backend: `+up.URL+`
+      policy_chain:
+        - {name: jwt, configuration: {secret: "`+secret+`", required: false}}
+        - name: jwt_claim_check
+          configuration:
+            rules:
+              - resource: /
+                operations: [{op: matches, jwt_claim: email, value: "@example\\.com"}]
+        - name: apicast
+`)
+	for _, tt := range []struct {
+		email  string
+		status int
+	}{
+		{"ann@example.com", 200},
+		{"ann@example.org", 403},
+	} {
+		r := gw.NewRequest("GET", "/items", nil)
+		r.Header.Set("Authorization", "Bearer "+hs256(t, map[string]any{"sub": "ann", "email": tt.email}))
+		if res := gw.Do(t, r); res.Status != tt.status {
+			t.Errorf("%s: got %d %q, want %d", tt.email, res.Status, res.Body, tt.status)
+		}
 	}
 }

@@ -24,7 +24,8 @@ import (
 // Name is the policy's name in a chain entry.
 const Name = "jwt_claim_check"
 
-// DefaultErrorMessage is the body of a refusal when none is configured.
+// DefaultErrorMessage is the body of a refusal, before its newline, when
+// none is configured.
 const DefaultErrorMessage = "Request blocked due to JWT claim policy"
 
 //go:embed apicast-policy.json
@@ -65,7 +66,7 @@ type operation struct {
 	claimTpl  *liquidctx.Template // a liquid jwt_claim
 	op        condition.Op
 	value     *liquidctx.Template
-	re        *regexp.Regexp // a plain matches value, anchored
+	re        *regexp.Regexp // a plain matches value
 }
 
 type rule struct {
@@ -99,6 +100,8 @@ func New(raw json.RawMessage) (*Policy, error) {
 	if cfg.ErrorMessage != nil {
 		p.message = *cfg.ErrorMessage
 	}
+	// APIcast prints the message as a line.
+	p.message += "\n"
 	for i, r := range cfg.Rules {
 		at := fmt.Sprintf("rules[%d]", i)
 		var cr rule
@@ -159,7 +162,7 @@ func compileOperation(o Operation) (operation, error) {
 		return co, fmt.Errorf("value: %w", err)
 	}
 	if co.op == condition.OpMatches && co.value.IsPlain() {
-		if co.re, err = condition.Anchored(o.Value); err != nil {
+		if co.re, err = condition.Pattern(o.Value); err != nil {
 			return co, fmt.Errorf("value: %w", err)
 		}
 	}
@@ -312,7 +315,7 @@ func (p *Policy) opHolds(o *operation, c *chain.Context, claims map[string]any) 
 		}
 		right = s
 		if o.op == condition.OpMatches {
-			if re, err = condition.Anchored(right); err != nil {
+			if re, err = condition.Pattern(right); err != nil {
 				return false, nil
 			}
 		}

@@ -22,8 +22,16 @@ import (
 // Name is the policy's name in a chain entry.
 const Name = "payload_limits"
 
-// Message is the body of a 413 answer.
-const Message = "Payload Too Large\n"
+// Message is the body of the 413 answer that replaces a response over the
+// limit: 17 bytes, no newline, as APIcast sends it.
+const Message = "Payload Too Large"
+
+// RequestMessage is the body of the 413 answer to a request over the
+// limit; APIcast prints it with a newline.
+const RequestMessage = Message + "\n"
+
+// contentType is nginx's default type, which APIcast's 413 answers get.
+const contentType = "text/plain"
 
 //go:embed apicast-policy.json
 var manifestJSON []byte
@@ -87,8 +95,10 @@ func New(raw json.RawMessage) (chain.Policy, error) {
 // state is a request's state, kept only for requests that need it.
 type state struct {
 	body *limitedBody // the counted request body, if any
-	// replace: the response is a 413 answer in place of what came.
+	// replace: the response is a 413 answer in place of what came, with
+	// the body message.
 	replace bool
+	message string
 	// counting: the response's length is unknown, so it is counted.
 	counting bool
 	sent     int64
@@ -112,7 +122,8 @@ func (p *Policy) Access(c *chain.Context) error {
 	r := c.Request
 	switch {
 	case r.ContentLength > p.request:
-		c.Exit(http.StatusRequestEntityTooLarge, Message)
+		c.Response.Header["Content-Type"] = []string{contentType}
+		c.Exit(http.StatusRequestEntityTooLarge, RequestMessage)
 	case r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody:
 		b := &limitedBody{rc: r.Body, left: p.request, limit: p.request}
 		r.Body = b
@@ -133,7 +144,7 @@ func (p *Policy) HeaderFilter(c *chain.Context) error {
 		// body ran over keeps its answer unless this policy filters
 		// bodies and so can replace it whole.
 		if c.Response.Body != nil || p.response > 0 {
-			p.tooLarge(c, st)
+			p.tooLarge(c, st, RequestMessage)
 		}
 		return nil
 	}
@@ -143,13 +154,13 @@ func (p *Policy) HeaderFilter(c *chain.Context) error {
 	res := &c.Response
 	if cl := res.Header["Content-Length"]; len(cl) > 0 {
 		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n > p.response {
-			p.tooLarge(c, st)
+			p.tooLarge(c, st, Message)
 		}
 		return nil
 	}
 	if res.Body != nil {
 		if int64(len(res.Body)) > p.response {
-			p.tooLarge(c, st)
+			p.tooLarge(c, st, Message)
 		}
 		return nil
 	}
@@ -163,21 +174,23 @@ func (p *Policy) HeaderFilter(c *chain.Context) error {
 	return nil
 }
 
-// tooLarge replaces the response with a 413 answer, keeping the headers
-// that do not describe the body (such as CORS headers set earlier).
-func (p *Policy) tooLarge(c *chain.Context, st *state) {
+// tooLarge replaces the response with a 413 answer whose body is msg,
+// keeping the headers that do not describe the body (such as CORS headers
+// set earlier).
+func (p *Policy) tooLarge(c *chain.Context, st *state, msg string) {
 	if st == nil {
 		st = p.state(c)
 	}
 	st.replace = true
 	st.counting = false
+	st.message = msg
 	h := c.Response.Header
 	for _, k := range entityHeaders {
 		delete(h, k)
 	}
-	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["Content-Type"] = []string{contentType}
 	c.Response.Status = http.StatusRequestEntityTooLarge
-	c.Response.Body = []byte(Message)
+	c.Response.Body = []byte(msg)
 }
 
 // entityHeaders describe a body that the 413 answer replaces.
@@ -195,7 +208,7 @@ func (p *WithResponseLimit) BodyFilter(c *chain.Context, chunk []byte, eof bool)
 	}
 	if st.replace {
 		if eof {
-			return []byte(Message), nil
+			return []byte(st.message), nil
 		}
 		return nil, nil
 	}

@@ -28,7 +28,7 @@ func TestPhaseOrder(t *testing.T) {
 			"init init_worker rewrite access content balancer header_filter body_filter body_filter post_action log"},
 		{"local answer has no balancer", "[{name: phase_logger, configuration: {log_level: warn}}, {name: echo}]", "WARN",
 			"init init_worker rewrite access content header_filter body_filter post_action log"},
-		{"exit in rewrite", "[{name: echo, configuration: {exit: request}}, {name: phase_logger, configuration: {log_level: debug}}]", "DEBUG",
+		{"exit in rewrite", "[{name: echo, configuration: {exit: request, status: 200}}, {name: phase_logger, configuration: {log_level: debug}}]", "DEBUG",
 			"init init_worker header_filter body_filter post_action log"},
 	}
 	for _, tt := range tests {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +212,80 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if got := send(t, 6, "after", allow, deny); got[200] != 3 || got[429] != 3 {
 		t.Fatalf("after Redis returned: %v, want 3 passed and 3 refused", got)
+	}
+}
+
+// TestWindowZeroThroughGateway loads APIcast's window of 0 through the
+// gateway and counts it as one second, on a store with a fake clock.
+func TestWindowZeroThroughGateway(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, nil)
+	var mu sync.Mutex
+	now := time.Unix(2_000_000, 500_000_000)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	mem := store.NewMemory(store.MemoryOptions{SweepInterval: -1, Now: clock})
+	t.Cleanup(func() { _ = mem.Close() })
+	in := startInstance(t, mem, `
+services:
+  - id: 42
+    proxy:
+      api_backend: `+up.URL+`
+      policy_chain:
+        - name: rate_limit
+          configuration:
+            fixed_window_limiters: [{key: {name: test22}, count: 1, window: 0}]
+            limits_exceeded_error: {status_code: 429}
+        - name: apicast
+`)
+	if s, body, _ := in.get(t, "/", ""); s != 200 {
+		t.Fatalf("first request %d %q", s, body)
+	}
+	if s, _, h := in.get(t, "/", ""); s != 429 || h.Get("Retry-After") != "1" {
+		t.Fatalf("second request %d, Retry-After %q: want 429 within one second", s, h.Get("Retry-After"))
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if s, body, _ := in.get(t, "/", ""); s != 200 {
+		t.Errorf("a second later %d %q, want 200", s, body)
+	}
+}
+
+// TestStoreDownThroughGateway replays APIcast's rate-limit tests 3 and 23
+// through the gateway: a Redis server that cannot be reached is a
+// configuration error, 500 by default, or logged and let through.
+func TestStoreDownThroughGateway(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	up := gatewaytest.StartUpstream(t, nil)
+	for _, tt := range []struct {
+		settings string
+		status   int
+	}{
+		{"", 500},
+		{"\n            configuration_error: {error_handling: log}", 200},
+	} {
+		gw := gatewaytest.Start(t, `
+services:
+  - id: 42
+    proxy:
+      api_backend: `+up.URL+`
+      policy_chain:
+        - name: rate_limit
+          configuration:
+            connection_limiters: [{key: {name: test3, scope: global}, conn: 20, burst: 10, delay: 0.5}]
+            redis_url: "redis://`+addr+`/1"`+tt.settings+`
+        - name: apicast
+`)
+		res := gw.Do(t, gw.NewRequest("GET", "/", nil))
+		if res.Status != tt.status || strings.Contains(res.Body, addr) {
+			t.Errorf("settings %q: got %d %q, want %d", tt.settings, res.Status, res.Body, tt.status)
+		}
+		if logs := strings.Join(gw.Logs(), "\n"); !strings.Contains(logs, "the store cannot be reached") {
+			t.Errorf("settings %q: the failure is not logged:\n%s", tt.settings, logs)
+		}
 	}
 }

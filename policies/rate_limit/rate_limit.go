@@ -74,9 +74,11 @@ type Config struct {
 	// LimitsExceededError is what a request over a limit gets.
 	LimitsExceededError ErrorHandling `json:"limits_exceeded_error"`
 	// ConfigurationError is what a request gets when a limiter's key
-	// cannot be made (a template that fails or renders empty).
+	// cannot be made (a template that fails or renders empty), and, unless
+	// OnStoreError says otherwise, when the store cannot be reached.
 	ConfigurationError ErrorHandling `json:"configuration_error"`
-	// OnStoreError is allow (the default) or deny.
+	// OnStoreError is allow or deny; empty follows ConfigurationError, as
+	// APIcast does.
 	OnStoreError string `json:"on_store_error"`
 }
 
@@ -105,7 +107,8 @@ type LeakyBucketLimiter struct {
 	Condition *condition.Spec `json:"condition"`
 }
 
-// FixedWindowLimiter allows count requests per window of seconds.
+// FixedWindowLimiter allows count requests per window of seconds; a window
+// of 0, or none, is 1 second.
 type FixedWindowLimiter struct {
 	Key       Key             `json:"key"`
 	Count     int64           `json:"count"`
@@ -170,7 +173,7 @@ type Policy struct {
 	openErr  error
 	exceeded handling
 	config   handling
-	deny     bool // on_store_error: deny
+	onStore  storeMode
 	logger   *slog.Logger
 
 	storeErrors atomic.Uint64
@@ -208,9 +211,12 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 		return nil, fmt.Errorf("configuration_error.%w", err)
 	}
 	switch cfg.OnStoreError {
-	case "", "allow":
+	case "":
+		p.onStore = storeAsConfig
+	case "allow":
+		p.onStore = storeAllow
 	case "deny":
-		p.deny = true
+		p.onStore = storeDeny
 	default:
 		return nil, fmt.Errorf("on_store_error: %q is neither allow nor deny", cfg.OnStoreError)
 	}
@@ -258,11 +264,12 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 			return nil, fmt.Errorf("%s.count: %d is below 1", field, l.Count)
 		}
 		window := int64(1)
-		if l.Window != nil {
+		if l.Window != nil && *l.Window != 0 {
+			// As in APIcast, a window of 0 is the default of 1 second.
 			window = *l.Window
 		}
 		if window < 1 || window > 366*24*3600 {
-			return nil, fmt.Errorf("%s.window: %d is not from 1 second to a year", field, window)
+			return nil, fmt.Errorf("%s.window: %d is not from 0 (1 second) to a year", field, window)
 		}
 		lim, err := compileLimiter(kindWindow, field, l.Key, l.Condition, env.ServiceID)
 		if err != nil {
@@ -540,6 +547,15 @@ func (p *Policy) configError(c *chain.Context, l *limiter, err error) bool {
 	return true
 }
 
+// storeMode says what a request gets while the store cannot be reached.
+type storeMode uint8
+
+const (
+	storeAsConfig storeMode = iota // what configuration_error says
+	storeAllow                     // it passes
+	storeDeny                      // StoreErrorStatus
+)
+
 // storeError applies on_store_error and reports whether the request was
 // ended. The store's text goes to the log only.
 func (p *Policy) storeError(c *chain.Context, l *limiter, err error) bool {
@@ -549,11 +565,17 @@ func (p *Policy) storeError(c *chain.Context, l *limiter, err error) bool {
 		return p.configError(c, l, fmt.Errorf("%w: %w", errConfig, err))
 	}
 	p.noteStoreError(c, l.field, err)
-	if !p.deny {
+	status := StoreErrorStatus
+	switch {
+	case p.onStore == storeAllow:
 		return false
+	case p.onStore == storeAsConfig && !p.config.exit:
+		return false
+	case p.onStore == storeAsConfig:
+		status = p.config.status
 	}
 	p.release(c)
-	c.Exit(StoreErrorStatus, http.StatusText(StoreErrorStatus)+"\n")
+	c.Exit(status, http.StatusText(status)+"\n")
 	return true
 }
 
@@ -567,11 +589,16 @@ func (p *Policy) noteStoreError(c *chain.Context, what string, err error) {
 		return
 	}
 	logger := p.log(c)
-	action := "allowing"
-	if p.deny {
-		action = "denying"
+	action := "allowing requests (on_store_error)"
+	switch {
+	case p.onStore == storeDeny:
+		action = "denying requests (on_store_error)"
+	case p.onStore == storeAsConfig && p.config.exit:
+		action = "denying requests (configuration_error)"
+	case p.onStore == storeAsConfig:
+		action = "allowing requests (configuration_error)"
 	}
-	logger.Warn("rate limit: the store cannot be reached; "+action+" requests (on_store_error)",
+	logger.Warn("rate limit: the store cannot be reached; "+action,
 		"policy", Name, "limiter", what, "store_errors_total", n, "error", err.Error())
 }
 

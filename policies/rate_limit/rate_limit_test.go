@@ -76,6 +76,9 @@ func TestRateLimit(t *testing.T) {
 		{"key renders empty: configuration_error log skips the limiter",
 			`{"fixed_window_limiters": [{"key": {"name": "{{ headers['X-None'] }}", "name_type": "liquid"}, "count": 1}], "configuration_error": {"error_handling": "log"}}`,
 			[]req{{"/", "", 200}, {"/", "", 200}}},
+		{"invalid key template renders empty: configuration_error exits with 500",
+			`{"fixed_window_limiters": [{"key": {"name": "{{ x | nope }}", "name_type": "liquid"}, "count": 1}]}`,
+			[]req{{"/", "", 500}}},
 		{"condition fails to render a regex: configuration_error status",
 			`{"fixed_window_limiters": [{"key": {"name": "k"}, "count": 1, "condition": {"operations": [{"left": "a", "op": "matches", "right": "{{ headers['X-Re'] }}", "right_type": "liquid"}]}}], "configuration_error": {"status_code": 418}}`,
 			[]req{{"/", "X-Re: (", 418}}},
@@ -190,10 +193,20 @@ func TestStoreDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	for _, tt := range []struct{ mode, status int }{{0, 200}, {1, 503}} {
-		mode := []string{"allow", "deny"}[tt.mode]
-		t.Run(mode, func(t *testing.T) {
-			ch := build(t, `{"redis_url": "redis://`+addr+`/0", "on_store_error": "`+mode+`", "fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`, "1", nil)
+	for _, tt := range []struct {
+		name, settings string
+		status         int
+	}{
+		// APIcast's rate-limit tests 3 and 23: without on_store_error,
+		// configuration_error decides.
+		{"default: configuration_error exits with 500", ``, 500},
+		{"configuration_error status", `"configuration_error": {"status_code": 502}, `, 502},
+		{"configuration_error log lets requests through", `"configuration_error": {"error_handling": "log"}, `, 200},
+		{"allow", `"on_store_error": "allow", `, 200},
+		{"deny", `"on_store_error": "deny", "configuration_error": {"error_handling": "log"}, `, 503},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := build(t, `{"redis_url": "redis://`+addr+`/0", `+tt.settings+`"fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`, "1", nil)
 			for range 3 {
 				res := policytest.Run(ch, httptest.NewRequest("GET", "http://api.example.com/", nil), "192.0.2.1", nil, 0)
 				if res.Status != tt.status {
@@ -217,7 +230,6 @@ func TestLoadErrors(t *testing.T) {
 		{`{"fixed_window_limiters": [{"key": {"name": "k"}}]}`, "count"},
 		{`{"leaky_bucket_limiters": [{"key": {"name": "k"}, "rate": 0}]}`, "rate"},
 		{`{"connection_limiters": [{"key": {"name": "k"}, "conn": 1, "delay": 0}]}`, "delay"},
-		{`{"fixed_window_limiters": [{"key": {"name": "{{ x | nope }}", "name_type": "liquid"}, "count": 1}]}`, `fixed_window_limiters[0].key.name: invalid Liquid template`},
 		{`{"fixed_window_limiters": [{"key": {"name": "k", "scope": "world"}, "count": 1}]}`, "scope"},
 		{`{"fixed_window_limiters": [{"key": {"name": "k"}, "count": 1, "condition": {"operations": [{"left": "a", "op": "matches", "right": "("}]}}]}`, `fixed_window_limiters[0].condition.operations[0].right: invalid regular expression`},
 		{`{"on_store_error": "maybe"}`, "on_store_error"},
@@ -276,8 +288,8 @@ func TestServiceScopeInTheGlobalChain(t *testing.T) {
 // is opened before a request needs it, and a closed policy opens nothing.
 func TestOwnStoreLifecycle(t *testing.T) {
 	for _, cfg := range []string{
-		`{"fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
-		`{"redis_url": "redis://127.0.0.1:1/0", "fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
+		`{"on_store_error": "allow", "fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
+		`{"on_store_error": "allow", "redis_url": "redis://127.0.0.1:1/0", "fixed_window_limiters": [{"key": {"name": "k"}, "count": 1}]}`,
 	} {
 		ch, err := chain.Build([]chain.Entry{policytest.Entry(ratelimit.Name, cfg)}, chain.Env{})
 		if err != nil {
@@ -289,6 +301,32 @@ func TestOwnStoreLifecycle(t *testing.T) {
 		res := policytest.Run(ch, httptest.NewRequest("GET", "http://api.example.com/", nil), "192.0.2.1", nil, 0)
 		if res.Status != 200 || ch.Policies()[0].(*ratelimit.Policy).StoreErrors() != 1 {
 			t.Errorf("%s: a request after Close got %d (%v)", cfg, res.Status, res.Context.Failed())
+		}
+	}
+}
+
+// TestWindowZeroIsOneSecond is APIcast's "Window is set to 0 and default
+// is 1": window 0 loads and counts in windows of one second. A fake clock
+// keeps the two requests in one window, whatever the machine's speed.
+func TestWindowZeroIsOneSecond(t *testing.T) {
+	for _, window := range []string{`, "window": 0`, ``} {
+		now := time.Unix(1_000_000, 250_000_000)
+		mem := store.NewMemory(store.MemoryOptions{SweepInterval: -1, Now: func() time.Time { return now }})
+		t.Cleanup(func() { _ = mem.Close() })
+		ch := build(t, `{"fixed_window_limiters": [{"key": {"name": "test22"}, "count": 1`+window+`}], "limits_exceeded_error": {"status_code": 429}}`, "42", mem)
+		status := func() (int, string) {
+			res := policytest.Run(ch, httptest.NewRequest("GET", "http://api.example.com/", nil), "192.0.2.1", nil, 0)
+			return res.Status, res.Header.Get("Retry-After")
+		}
+		if s, _ := status(); s != 200 {
+			t.Fatalf("window%s: first request %d, want 200", window, s)
+		}
+		if s, retry := status(); s != 429 || retry != "1" {
+			t.Fatalf("window%s: second request %d with Retry-After %q, want 429 within one second", window, s, retry)
+		}
+		now = now.Add(time.Second)
+		if s, _ := status(); s != 200 {
+			t.Errorf("window%s: a second later %d, want 200 in the next window", window, s)
 		}
 	}
 }

@@ -121,3 +121,36 @@ services:
 		})
 	}
 }
+
+// TestMatchesSearchesThroughGateway replays APIcast's routing tests 26 and
+// 27: "bridge" matches the path /bridge-1 (matches searches, as in every
+// policy), replace_path keeps the query and goes after the URL's path.
+func TestMatchesSearchesThroughGateway(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, nil)
+	for _, tt := range []struct{ base, want string }{
+		{"", "/bridge-1-test"},
+		{"/basePath/", "/basePath/bridge-1-test"},
+	} {
+		gw := gatewaytest.Start(t, `
+services:
+  - id: 42
+    proxy:
+      policy_chain:
+        - name: routing
+          configuration:
+            rules:
+              - url: "`+up.URL+tt.base+`"
+                replace_path: "{{original_request.path }}-test"
+                condition:
+                  operations: [{match: liquid, liquid_value: "{{ original_request.path }}", op: matches, value: bridge}]
+        - name: echo
+`)
+		res := gw.Do(t, gw.NewRequest("GET", "/bridge-1?one=foo", nil))
+		if res.Status != 200 || !strings.HasPrefix(res.Body, "upstream: ") {
+			t.Fatalf("base %q: got %d %q, want the upstream's answer", tt.base, res.Status, res.Body)
+		}
+		if got := up.Last(t); got.Path != tt.want || got.RawQuery != "one=foo" {
+			t.Errorf("base %q: upstream got %s?%s, want %s?one=foo", tt.base, got.Path, got.RawQuery, tt.want)
+		}
+	}
+}

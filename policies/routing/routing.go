@@ -202,7 +202,7 @@ func compileOperation(o Operation) (operation, error) {
 	}
 	co.value = t
 	if co.op == condition.OpMatches && t.IsPlain() {
-		if co.re, err = condition.Anchored(o.Value); err != nil {
+		if co.re, err = condition.Pattern(o.Value); err != nil {
 			return co, fmt.Errorf("value: %w", err)
 		}
 	}
@@ -287,7 +287,7 @@ func (o *operation) holds(c *chain.Context) (bool, error) {
 	case condition.OpNotEqual:
 		return left != right, nil
 	}
-	re, err := condition.Anchored(right)
+	re, err := condition.Pattern(right)
 	if err != nil {
 		// A template rendered into a bad pattern: the operation cannot hold.
 		return false, nil

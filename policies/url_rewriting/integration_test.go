@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/verdict-policy/verdict/gateway/gatewaytest"
+	_ "github.com/verdict-policy/verdict/policies/upstream"
 )
 
 // TestThroughGateway runs the policy in a real gateway in front of a real
@@ -55,5 +56,35 @@ services:
 				t.Errorf("upstream got the body %q", got.Body)
 			}
 		})
+	}
+}
+
+// TestInvalidLiquidThroughGateway is APIcast's t/liquid.t: a value that is
+// not valid Liquid does not stop the configuration from loading; it
+// renders as the empty string, and the gateway logs why.
+func TestInvalidLiquidThroughGateway(t *testing.T) {
+	up := gatewaytest.StartUpstream(t, nil)
+	gw := gatewaytest.Start(t, `
+services:
+  - id: 42
+    proxy:
+      policy_chain:
+        - name: url_rewriting
+          configuration:
+            query_args_commands:
+              - {op: set, arg: new_arg, value: "{{'something' | md5", value_type: liquid}
+        - name: upstream
+          configuration:
+            rules: [{regex: "/", url: "`+up.URL+`"}]
+`)
+	res := gw.Do(t, gw.NewRequest("GET", "/", nil))
+	if res.Status != 200 {
+		t.Fatalf("status %d %q", res.Status, res.Body)
+	}
+	if got := up.Last(t); got.RawQuery != "new_arg=" {
+		t.Errorf("upstream got the query %q, want new_arg=", got.RawQuery)
+	}
+	if logs := strings.Join(gw.Logs(), "\n"); !strings.Contains(logs, "invalid Liquid template renders as the empty string") || !strings.Contains(logs, "md5") {
+		t.Errorf("no log line about the invalid template:\n%s", logs)
 	}
 }

@@ -3,7 +3,9 @@
 // operations, each comparing a left and a right value with ==, != or
 // matches, combined with and or or. Values are plain text or Liquid
 // templates over the request; plain regular expressions are compiled when
-// the chain is built.
+// the chain is built. Its operators, combine_op and Pattern are also those
+// of the routing and jwt_claim_check policies, so that matches means one
+// thing everywhere.
 package condition
 
 import (
@@ -154,8 +156,8 @@ func (o *operation) eval(c *chain.Context, extra map[string]any) (bool, error) {
 	}
 	re := o.re
 	if re == nil {
-		if re, err = regexp.Compile(right); err != nil {
-			return false, fmt.Errorf("right: rendered %q is not a regular expression: %w", right, err)
+		if re, err = Pattern(right); err != nil {
+			return false, fmt.Errorf("right: rendered %w", err)
 		}
 	}
 	return re.MatchString(left), nil

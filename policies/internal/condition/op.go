@@ -41,11 +41,15 @@ func ParseCombineOp(s string) (or bool, err error) {
 	return false, fmt.Errorf("%q is neither and nor or", s)
 }
 
-// Anchored compiles re to match a whole value, as the routing and JWT
-// claim check policies compare. The error quotes re as configured.
-func Anchored(re string) (*regexp.Regexp, error) {
-	if _, err := regexp.Compile(re); err != nil {
+// Pattern compiles re for the matches operator of every policy (routing,
+// jwt_claim_check and the conditions of this package): as APIcast's
+// ngx.re.match, it searches for re anywhere in a value, so "admin" matches
+// "not-admin"; ^ and $ anchor it to the whole value. The error quotes re
+// as configured.
+func Pattern(re string) (*regexp.Regexp, error) {
+	r, err := regexp.Compile(re)
+	if err != nil {
 		return nil, fmt.Errorf("%q is not a valid regular expression: %w", re, err)
 	}
-	return regexp.Compile(`^(?:` + re + `)$`)
+	return r, nil
 }

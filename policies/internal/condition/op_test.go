@@ -41,17 +41,30 @@ func TestParseCombineOp(t *testing.T) {
 	}
 }
 
-func TestAnchored(t *testing.T) {
-	re, err := Anchored(`a|b`)
-	if err != nil {
-		t.Fatal(err)
+func TestPattern(t *testing.T) {
+	tests := []struct {
+		pattern, value string
+		want           bool
+	}{
+		{`a|b`, "a", true},
+		{`a|b`, "xa", true},
+		{`admin`, "not-admin", true},
+		{`.*123.*`, "/something_123_something", true},
+		{`bridge`, "/bridge-1", true},
+		{`^(?:a|b)$`, "ab", false},
+		{`^/v1`, "/v2/v1", false},
+		{`A`, "a", false},
 	}
-	for s, want := range map[string]bool{"a": true, "b": true, "ab": false, "xa": false} {
-		if re.MatchString(s) != want {
-			t.Errorf("%q: %v", s, !want)
+	for _, tt := range tests {
+		re, err := Pattern(tt.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := re.MatchString(tt.value); got != tt.want {
+			t.Errorf("%q matches %q: %v, want %v", tt.pattern, tt.value, got, tt.want)
 		}
 	}
-	if _, err := Anchored(`(`); err == nil || !strings.Contains(err.Error(), `"(" is not a valid regular expression`) {
+	if _, err := Pattern(`(`); err == nil || !strings.Contains(err.Error(), `"(" is not a valid regular expression`) {
 		t.Errorf("bad pattern: %v", err)
 	}
 }

@@ -48,7 +48,7 @@ func CompileValue(value, valueType string) (*Value, error) {
 		return nil, err
 	}
 	v := &Value{t: t}
-	if t.IsPlain() {
+	if t.IsPlain() || t.Invalid() != nil {
 		return v, nil
 	}
 	if m := bareVariable.FindStringSubmatch(value); m != nil {

@@ -2,7 +2,8 @@
 // policies accept in their configuration (value_type: liquid) and renders
 // them over a request's chain.Context. Templates are parsed once, when a
 // chain is built; rendering computes only the request variables a template
-// names. The policies decide where templates are allowed.
+// names. As in APIcast, a value that is not a valid template renders as
+// the empty string. The policies decide where templates are allowed.
 package liquidctx
 
 import (
@@ -20,6 +21,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/osteele/liquid"
@@ -44,11 +46,19 @@ type Template struct {
 	source string
 	tpl    *liquid.Template
 	names  []string // the variables the template mentions, once each
+	// invalid says why a Liquid value is not a valid template; such a
+	// template renders as the empty string, as in APIcast.
+	invalid error
+	warned  sync.Once
 }
 
 // Compile prepares value for rendering. valueType is Plain (or empty) for
-// text used as is, Liquid for a template; a template that does not parse
-// is an error.
+// text used as is, Liquid for a template; any other type is an error.
+//
+// A Liquid value that is not a valid template (see Validate) is not an
+// error: as APIcast does, it renders as the empty string, and the first
+// rendering logs why. Invalid reports it, for callers that want to refuse
+// such a value when the configuration loads.
 func Compile(value, valueType string) (*Template, error) {
 	switch valueType {
 	case "", Plain:
@@ -56,6 +66,29 @@ func Compile(value, valueType string) (*Template, error) {
 	case Liquid:
 	default:
 		return nil, fmt.Errorf("unknown value type %q (want plain or liquid)", valueType)
+	}
+	tpl, err := parse(value)
+	if err != nil {
+		return &Template{source: value, invalid: err}, nil
+	}
+	return &Template{source: value, tpl: tpl, names: mentioned(value)}, nil
+}
+
+// Validate reports why value is not a valid Liquid template, or nil when
+// it is one: it does not parse, it leaves a {{ or {% tag open, it uses a
+// filter the engine does not have, or it loops over a range whose bounds
+// are not numbers written in it (or longer than MaxRange).
+func Validate(value string) error {
+	_, err := parse(value)
+	return err
+}
+
+// parse compiles value, with the checks Validate lists.
+func parse(value string) (*liquid.Template, error) {
+	// The engine takes an unclosed tag for text and would render it as it
+	// is written; APIcast's engine refuses it.
+	if err := checkClosed(value); err != nil {
+		return nil, fmt.Errorf("invalid Liquid template %q: %w", value, err)
 	}
 	tpl, err := engine.ParseString(value)
 	if err != nil {
@@ -70,21 +103,29 @@ func Compile(value, valueType string) (*Template, error) {
 	if err := checkRanges(value); err != nil {
 		return nil, fmt.Errorf("invalid Liquid template %q: %w", value, err)
 	}
-	return &Template{source: value, tpl: tpl, names: mentioned(value)}, nil
+	return tpl, nil
 }
 
 // MustCompile is Compile for templates written in Go code; it panics on
-// an error.
+// an error or an invalid template.
 func MustCompile(value, valueType string) *Template {
 	t, err := Compile(value, valueType)
+	if err == nil {
+		err = t.invalid
+	}
 	if err != nil {
 		panic(err)
 	}
 	return t
 }
 
-// IsPlain reports whether the value is used as is, without rendering.
-func (t *Template) IsPlain() bool { return t.tpl == nil }
+// IsPlain reports whether the value is used as is, without rendering. An
+// invalid template is not plain: it renders as the empty string.
+func (t *Template) IsPlain() bool { return t.tpl == nil && t.invalid == nil }
+
+// Invalid returns why a Liquid value is not a valid template, nil for a
+// valid template and for plain text.
+func (t *Template) Invalid() error { return t.invalid }
 
 // Mentions reports whether the template uses the variable name.
 func (t *Template) Mentions(name string) bool { return contains(t.names, name) }
@@ -95,7 +136,7 @@ func (t *Template) Source() string { return t.source }
 // Render returns the value for the request of c. A plain value costs
 // nothing; a template sees the variables Variable describes.
 func (t *Template) Render(c *chain.Context) (string, error) {
-	if t.tpl == nil {
+	if t.tpl == nil && t.invalid == nil {
 		return t.source, nil
 	}
 	return t.RenderWith(c, nil)
@@ -105,6 +146,10 @@ func (t *Template) Render(c *chain.Context) (string, error) {
 // precedence over the request's (for instance a policy's own view of the
 // upstream).
 func (t *Template) RenderWith(c *chain.Context, extra map[string]any) (string, error) {
+	if t.invalid != nil {
+		t.warn(c)
+		return "", nil
+	}
 	if t.tpl == nil {
 		return t.source, nil
 	}
@@ -123,6 +168,17 @@ func (t *Template) RenderWith(c *chain.Context, extra map[string]any) (string, e
 		return "", fmt.Errorf("rendering %q: %w", t.source, err)
 	}
 	return string(out), nil
+}
+
+// warn logs, once per template, that an invalid template renders as the
+// empty string.
+func (t *Template) warn(c *chain.Context) {
+	if c == nil || c.Logger == nil {
+		return
+	}
+	t.warned.Do(func() {
+		c.Logger.Error("invalid Liquid template renders as the empty string", "error", t.invalid)
+	})
 }
 
 // Variable returns the value of one template variable for the request of
@@ -247,6 +303,37 @@ func filtersUsed(src string) []string {
 		}
 	})
 	return out
+}
+
+// endRaw ends a raw block, whose text is not Liquid.
+var endRaw = regexp.MustCompile(`\{%-?\s*endraw\s*-?%\}`)
+
+// checkClosed refuses a template with a {{ or {% tag that is not closed.
+// The text of a raw block is not looked at.
+func checkClosed(src string) error {
+	for i := 0; i+1 < len(src); i++ {
+		if src[i] != '{' || (src[i+1] != '{' && src[i+1] != '%') {
+			continue
+		}
+		closing := "}}"
+		if src[i+1] == '%' {
+			closing = "%}"
+		}
+		end := strings.Index(src[i+2:], closing)
+		if end < 0 {
+			return fmt.Errorf("the tag %s at byte %d is not closed with %s", src[i:i+2], i, closing)
+		}
+		next := i + 2 + end + 2
+		if src[i+1] == '%' && strings.Trim(src[i+2:i+2+end], " \t\n\r-") == "raw" {
+			loc := endRaw.FindStringIndex(src[next:])
+			if loc == nil {
+				return nil // the engine reports the unterminated block
+			}
+			next += loc[1]
+		}
+		i = next - 1
+	}
+	return nil
 }
 
 // MaxRange is the longest range a template's for loop may walk.
@@ -384,7 +471,7 @@ func init() {
 var extraFilters = []string{
 	"escape_uri", "unescape_uri", "encode_base64", "decode_base64", "md5", "md5_bin",
 	"sha1_bin", "hmac_sha1", "crc32_short", "crc32_long", "quote_sql_str", "now", "time",
-	"today", "localtime", "utctime", "http_time", "cookie_time",
+	"today", "localtime", "utctime", "http_time", "cookie_time", "parse_http_time",
 }
 
 // newEngine returns a Liquid engine with the nginx helper filters that
@@ -424,5 +511,14 @@ func newEngine() *liquid.Engine {
 	e.RegisterFilter("utctime", func(any) string { return time.Now().UTC().Format("2006-01-02 15:04:05") })
 	e.RegisterFilter("http_time", func(any) string { return time.Now().UTC().Format(http.TimeFormat) })
 	e.RegisterFilter("cookie_time", func(any) string { return time.Now().UTC().Format("Mon, 02-Jan-06 15:04:05 GMT") })
+	// As nginx's, parse_http_time gives the Unix time of an HTTP date, and
+	// nothing for text that is not one.
+	e.RegisterFilter("parse_http_time", func(s string) any {
+		t, err := http.ParseTime(s)
+		if err != nil {
+			return nil
+		}
+		return t.Unix()
+	})
 	return e
 }

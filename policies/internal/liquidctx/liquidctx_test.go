@@ -2,6 +2,7 @@ package liquidctx
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -45,6 +46,7 @@ func TestRender(t *testing.T) {
 		{"{{ 'a b/c' | escape_uri }} {{ 'YQ==' | decode_base64 }} {{ 'a' | encode_base64 }}", "a+b%2Fc a YQ=="},
 		{"{% assign x = 'v' %}{{ x }}{{ nothing }}", "v"},
 		{"{% for i in (1..3) %}{{ i }}{% endfor %}", "123"},
+		{"{{ 'Sun, 06 Nov 1994 08:49:37 GMT' | parse_http_time }}[{{ 'yesterday' | parse_http_time }}]", "784111777[]"},
 	}
 	c := testContext()
 	for _, tt := range tests {
@@ -112,18 +114,87 @@ func TestMentioned(t *testing.T) {
 }
 
 func TestCompileErrors(t *testing.T) {
-	for _, tt := range []struct{ value, valueType string }{
-		{"{% if %}", Liquid},
-		{"{{ x | no_such_filter }}", Liquid},
-		{"x", "lua"},
-		{"{% for i in (1..headers['X-N']) %}x{% endfor %}", Liquid},
-		{"{% for i in (0..100000) %}x{% endfor %}", Liquid},
-		{"{% for i in (1..2) %}{% for j in (1..uri) %}x{% endfor %}{% endfor %}", Liquid},
-	} {
-		if _, err := Compile(tt.value, tt.valueType); err == nil {
-			t.Errorf("Compile(%q, %q): no error", tt.value, tt.valueType)
+	if _, err := Compile("x", "lua"); err == nil || !strings.Contains(err.Error(), `unknown value type "lua"`) {
+		t.Errorf("Compile with the type lua: %v", err)
+	}
+}
+
+// TestInvalidRendersEmpty: a Liquid value that is not a valid template
+// loads, renders as the empty string (APIcast's t/liquid.t) and says why.
+func TestInvalidRendersEmpty(t *testing.T) {
+	tests := []struct{ name, template, why string }{
+		{"unclosed output, APIcast's case", "{{'something' | md5", "is not closed"},
+		{"output closed by one brace", "prefix {{ uri }", "is not closed"},
+		{"a second output left open", "{{ uri }} and {{", "is not closed"},
+		{"unclosed tag", "{% if uri", "is not closed"},
+		{"unterminated block", "{% if uri %}x", "unterminated"},
+		{"syntax error", "{{ a b }}", "syntax error"},
+		{"unknown filter", "{{ uri | no_such_filter }}", `unknown filter "no_such_filter"`},
+		{"range bound from the request", "{% for i in (1..headers['X-N']) %}x{% endfor %}", "whole numbers"},
+		{"range too long", "{% for i in (0..100000) %}x{% endfor %}", "longer than"},
+		{"nested range bound from the request", "{% for i in (1..2) %}{% for j in (1..uri) %}x{% endfor %}{% endfor %}", "whole numbers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl, err := Compile(tt.template, Liquid)
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			if err := tpl.Invalid(); err == nil || !strings.Contains(err.Error(), tt.why) {
+				t.Errorf("Invalid() = %v, want it to say %q", err, tt.why)
+			}
+			if err := Validate(tt.template); err == nil || !strings.Contains(err.Error(), tt.why) {
+				t.Errorf("Validate = %v, want it to say %q", err, tt.why)
+			}
+			if tpl.IsPlain() {
+				t.Error("an invalid template says it is plain")
+			}
+			var logs strings.Builder
+			c := testContext()
+			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			for range 2 {
+				got, err := tpl.Render(c)
+				if err != nil || got != "" {
+					t.Errorf("Render = %q, %v; want the empty string", got, err)
+				}
+				if got, err := tpl.RenderWith(c, map[string]any{"uri": "x"}); err != nil || got != "" {
+					t.Errorf("RenderWith = %q, %v; want the empty string", got, err)
+				}
+			}
+			if n := strings.Count(logs.String(), "invalid Liquid template renders as the empty string"); n != 1 {
+				t.Errorf("logged %d times, want once:\n%s", n, logs.String())
+			}
+		})
+	}
+}
+
+func TestValidTemplates(t *testing.T) {
+	tests := []struct{ template, want string }{
+		{"{% raw %}{{ x{% endraw %}", "{{ x"},
+		{"{%- raw -%}{% if{%- endraw -%} {{ uri }}", "{% if/rewritten"},
+		{"a } b }} c", "a } b }} c"},
+		{"{ {x} }", "{ {x} }"},
+		{"{{ uri }}{{ http_method }}", "/rewrittenPOST"},
+	}
+	for _, tt := range tests {
+		if err := Validate(tt.template); err != nil {
+			t.Errorf("Validate(%q): %v", tt.template, err)
+			continue
+		}
+		got, err := MustCompile(tt.template, Liquid).Render(testContext())
+		if err != nil || got != tt.want {
+			t.Errorf("%q renders %q, %v; want %q", tt.template, got, err, tt.want)
 		}
 	}
+}
+
+func TestMustCompilePanicsOnInvalid(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic")
+		}
+	}()
+	MustCompile("{{ x", Liquid)
 }
 
 // FuzzTemplate compiles and renders arbitrary templates: an error is
