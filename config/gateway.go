@@ -44,6 +44,10 @@ type Gateway struct {
 	ConnectTimeout, SendTimeout, ReadTimeout time.Duration
 	// MaxHeaderBytes bounds a client's request headers (1 MiB).
 	MaxHeaderBytes int
+	// UnderscoresInHeaders keeps request header fields whose name holds
+	// '_'; by default they are dropped before the chain runs, as nginx
+	// does (underscores_in_headers off).
+	UnderscoresInHeaders bool
 }
 
 // Enabled reports whether the configuration asks for the gateway listener:
@@ -168,6 +172,7 @@ func (d *decoder) gateway(n *yaml.Node, field string, g *Gateway) {
 				g.MaxHeaderBytes = c
 			}
 		},
+		"underscores_in_headers": func(v *yaml.Node, f string) { g.UnderscoresInHeaders, _ = d.boolean(v, f) },
 	})
 }
 
@@ -545,4 +550,14 @@ func nodeJSON(n *yaml.Node, budget *int, buf []byte) ([]byte, error) {
 func appendJSON(buf []byte, s string) ([]byte, error) {
 	b, err := json.Marshal(s)
 	return append(buf, b...), err
+}
+
+// boolean decodes true or false.
+func (d *decoder) boolean(n *yaml.Node, field string) (bool, bool) {
+	var b bool
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		d.errorf(n, field, "must be true or false, not %s", kindName(n))
+		return false, false
+	}
+	return b, true
 }

@@ -23,12 +23,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := g.acquire()
 	defer st.release()
 
+	if !st.settings.UnderscoresInHeaders {
+		dropUnderscoreNames(r.Header)
+	}
 	svc := st.lookup(requestHost(r.Host))
 	ch, logger, sm := st.global, g.logger, st.unknown
 	if svc != nil {
 		ch, logger, sm = svc.chain, svc.logger, svc.metrics
 	}
 	ctx := chain.AcquireContext(r, clientIP(r.RemoteAddr), logger, ch.Exports())
+	dropConnectionNamed(ctx.Request.Header)
 	if svc != nil {
 		ctx.ServiceID = svc.id
 		ctx.Service = svc.cfg
@@ -185,7 +189,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	if out.ContentLength == 0 {
 		out.Body = nil
 	}
-	removeHopHeaders(out.Header)
+	stripForUpstream(out.Header)
 	out.Header["X-Real-Ip"] = []string{ctx.ClientIP}
 
 	tr := g.transports.get(target.Scheme, target.Host, timeouts)
