@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,9 +38,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx.ServiceID = svc.id
 		ctx.Service = svc.cfg
 	} else {
-		// The global chain still sees the request (its filters and log
-		// run), but nothing may answer it but this.
-		ctx.Exit(http.StatusNotFound, "no service for host "+strconv.Quote(ctx.Original.Host)+"\n")
+		// APIcast's answer: 404, an empty body, nginx's default type. The
+		// global chain still sees the request (its filters and log run),
+		// but nothing may answer it but this.
+		ctx.Response.Header.Set("Content-Type", "text/plain")
+		ctx.Exit(http.StatusNotFound, "")
+		if logger.Enabled(r.Context(), slog.LevelDebug) {
+			logger.Debug("no service for host", "host", ctx.Original.Host)
+		}
 	}
 	if r.Method == http.MethodConnect {
 		// A tunnel is not an API request; nothing upstream expects one.

@@ -108,8 +108,10 @@ func (p *Policy) Access(c *chain.Context) error {
 // Content proxies to the service's api_backend.
 func (p *Policy) Content(c *chain.Context) (bool, error) {
 	if p.upstream == nil {
-		c.Respond(http.StatusNotFound, http.Header{"Content-Type": {"text/plain; charset=utf-8"}},
-			[]byte("the service has no api_backend\n"))
+		// APIcast's answer: 404 with an empty body and nginx's default type.
+		c.Logger.Debug("the service has no api_backend", "service", c.ServiceID)
+		c.Response.Header.Set("Content-Type", "text/plain")
+		c.Respond(http.StatusNotFound, nil, nil)
 		return true, nil
 	}
 	if p.secret != "" {
