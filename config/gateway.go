@@ -75,7 +75,9 @@ type Service struct {
 	// PolicyChain is proxy.policy_chain; nil when absent, which means a
 	// chain of the apicast policy alone.
 	PolicyChain []ChainEntry
-	// Rules are the mapping rules (proxy.proxy_rules).
+	// Rules are the mapping rules (proxy.proxy_rules): nil when the key is
+	// absent or null, and then no rule is checked; a list, even an empty
+	// one, is checked, and a request no rule matches is refused.
 	Rules []MappingRule
 	// NoMatch is the answer when no mapping rule matches.
 	NoMatch ErrorReply
@@ -286,6 +288,9 @@ func (d *decoder) service(n *yaml.Node, field string) *Service {
 					}
 				},
 				"proxy_rules": func(v *yaml.Node, f string) {
+					// Present, even empty, means the rules are checked: an
+					// empty list matches no request.
+					s.Rules = []MappingRule{}
 					d.list(v, f, func(_ int, r *yaml.Node, f string) {
 						if rule, ok := d.mappingRule(r, f); ok {
 							s.Rules = append(s.Rules, rule)
