@@ -52,6 +52,8 @@ type Chain struct {
 	metrics   []named[MetricsCollector]
 	exports   map[string]any
 	failState int
+	// dropped are the entries BuildTolerant left out.
+	dropped []Problem
 
 	// OnFailure is told of every policy failure in a request phase, for
 	// metrics; it may be nil.
@@ -81,8 +83,32 @@ func (p Problem) Unwrap() error { return p.Err }
 // An entry named service_chain marks where service chains run when the
 // chain is the global one (see Compose).
 func Build(entries []Entry, env Env) (*Chain, error) {
+	c, _, err := build(entries, env, false)
+	return c, err
+}
+
+// BuildTolerant compiles entries as APIcast does: an entry that cannot be
+// built (an unknown policy, a configuration its manifest rejects, a
+// policy that refuses its configuration) is left out of the chain, and
+// the rest runs. The entries left out are returned, each as a Problem;
+// the chain remembers them too (see Dropped), so that an on_failed policy
+// in it can refuse every request. Problems of the chain as a whole (two
+// service_chain markers, a failing init) are still an error.
+func BuildTolerant(entries []Entry, env Env) (*Chain, []Problem, error) {
+	return build(entries, env, true)
+}
+
+func build(entries []Entry, env Env, tolerant bool) (*Chain, []Problem, error) {
 	var members []member
 	var errs []error
+	var dropped []Problem
+	drop := func(p Problem) {
+		if tolerant {
+			dropped = append(dropped, p)
+		} else {
+			errs = append(errs, p)
+		}
+	}
 	serviceAt := -1
 	for i, e := range entries {
 		name, version := normalise(e.Name, e.Version)
@@ -98,7 +124,7 @@ func Build(entries []Entry, env Env) (*Chain, error) {
 			f, ok = env.Resolve(name, version)
 		}
 		if !ok {
-			errs = append(errs, Problem{i, name, fmt.Errorf("unknown policy %q version %q", name, version)})
+			drop(Problem{i, name, fmt.Errorf("unknown policy %q version %q", name, version)})
 			continue
 		}
 		cfg := e.Configuration
@@ -107,36 +133,37 @@ func Build(entries []Entry, env Env) (*Chain, error) {
 		}
 		if f.Validate != nil {
 			if err := f.Validate(cfg); err != nil {
-				errs = append(errs, Problem{i, name, fmt.Errorf("configuration: %w", err)})
+				drop(Problem{i, name, fmt.Errorf("configuration: %w", err)})
 				continue
 			}
 		}
 		p, err := f.New(cfg, env)
 		if err != nil {
-			errs = append(errs, Problem{i, name, err})
+			drop(Problem{i, name, err})
 			continue
 		}
 		members = append(members, member{name: name, policy: p})
 	}
 	if len(errs) > 0 {
 		closeMembers(members)
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
 	for _, m := range members {
 		if in, ok := m.policy.(Initializer); ok {
 			if err := in.Init(); err != nil {
 				closeMembers(members)
-				return nil, fmt.Errorf("policy %s: init: %w", m.name, err)
+				return nil, nil, fmt.Errorf("policy %s: init: %w", m.name, err)
 			}
 		}
 		if in, ok := m.policy.(WorkerInitializer); ok {
 			if err := in.InitWorker(); err != nil {
 				closeMembers(members)
-				return nil, fmt.Errorf("policy %s: init_worker: %w", m.name, err)
+				return nil, nil, fmt.Errorf("policy %s: init_worker: %w", m.name, err)
 			}
 		}
 	}
-	return compile(members, serviceAt), nil
+	c := compile(members, serviceAt, dropped)
+	return c, dropped, nil
 }
 
 // closeMembers releases what the policies of a chain that failed to build
@@ -178,13 +205,14 @@ func Compose(global, service *Chain) *Chain {
 	members = append(members, global.members[:at]...)
 	members = append(members, service.members...)
 	members = append(members, global.members[at:]...)
-	c := compile(members, -1)
+	dropped := append(append([]Problem(nil), global.dropped...), service.dropped...)
+	c := compile(members, -1, dropped)
 	c.failState = service.failState
 	return c
 }
 
-func compile(members []member, serviceAt int) *Chain {
-	c := &Chain{members: members, serviceAt: serviceAt, failState: DefaultFailStatus,
+func compile(members []member, serviceAt int, dropped []Problem) *Chain {
+	c := &Chain{members: members, serviceAt: serviceAt, failState: DefaultFailStatus, dropped: dropped,
 		rewrite:  acting[Rewriter](members),
 		access:   acting[Accessor](members),
 		content:  acting[ContentProducer](members),
@@ -249,6 +277,10 @@ func (c *Chain) Policies() []Policy {
 	}
 	return out
 }
+
+// Dropped returns the entries that BuildTolerant left out of the chain
+// (and, for a composed chain, out of its parts), in order.
+func (c *Chain) Dropped() []Problem { return c.dropped }
 
 // Exports returns the chain's static values, for NewContext.
 func (c *Chain) Exports() map[string]any { return c.exports }

@@ -44,6 +44,18 @@ type Gateway struct {
 	ConnectTimeout, SendTimeout, ReadTimeout time.Duration
 	// MaxHeaderBytes bounds a client's request headers (1 MiB).
 	MaxHeaderBytes int
+	// APIcast is set when the file is an APIcast configuration file: a
+	// JSON object with services and no key but APIcast's (services, oidc,
+	// id, provider_key, timestamp) and strict.
+	APIcast bool
+	// Lenient is set for an APIcast file without strict: true. It is
+	// loaded as APIcast loads it: a policy that cannot be built is left
+	// out of its chain, and a service whose id is used before is skipped,
+	// each with a warning rather than an error.
+	Lenient bool
+	// Warnings are the problems a lenient file was loaded with, each with
+	// its position; the gateway adds those of the chains it builds.
+	Warnings Problems
 	// UnderscoresInHeaders keeps request header fields whose name holds
 	// '_'; by default they are dropped before the chain runs, as nginx
 	// does (underscores_in_headers off).
@@ -196,6 +208,10 @@ func (d *decoder) services(n *yaml.Node, field string, g *Gateway) {
 			return
 		}
 		if first, dup := seenID[s.ID]; dup {
+			if d.tolerant {
+				d.warnf(v, f+".id", "service id %q is used again (first at %s): this service is skipped, as APIcast does", s.ID, first)
+				return
+			}
 			d.errorf(v, f+".id", "service id %q is used twice (first at %s)", s.ID, first)
 			return
 		}
