@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,10 @@ type Chain struct {
 	failState int
 	// dropped are the entries BuildTolerant left out.
 	dropped []Problem
+	// guardStatus is the status of the chain's FailureGuard, 0 without
+	// one; refuse is set when it has one and a policy was left out.
+	guardStatus int
+	refuse      bool
 
 	// OnFailure is told of every policy failure in a request phase, for
 	// metrics; it may be nil.
@@ -224,6 +229,13 @@ func compile(members []member, serviceAt int, dropped []Problem) *Chain {
 		ssl:      acting[SSLCertificateHandler](members),
 		metrics:  acting[MetricsCollector](members),
 	}
+	for _, m := range members {
+		if g, ok := m.policy.(FailureGuard); ok {
+			c.guardStatus = g.FailureStatus()
+			c.refuse = len(dropped) > 0
+			break
+		}
+	}
 	// Exports: the first policy wins on a clash.
 	for i := len(members) - 1; i >= 0; i-- {
 		if e, ok := members[i].policy.(Exporter); ok {
@@ -254,8 +266,14 @@ func acting[T any](members []member) []named[T] {
 // default).
 func (c *Chain) SetFailStatus(status int) { c.failState = status }
 
-// FailStatus returns the status of a request whose policy fails.
-func (c *Chain) FailStatus() int { return c.failState }
+// FailStatus returns the status of a request whose policy fails: the
+// FailureGuard's, when the chain has one.
+func (c *Chain) FailStatus() int {
+	if c.guardStatus != 0 {
+		return c.guardStatus
+	}
+	return c.failState
+}
 
 // Names lists the chain's policies in order.
 func (c *Chain) Names() []string {
@@ -312,7 +330,31 @@ func (c *Chain) fail(ctx *Context, policy string, phase Phase, err error) {
 		c.OnFailure(policy, phase, err)
 	}
 	ctx.Response.Header = make(http.Header)
-	ctx.Response.Status = c.failState
+	ctx.Response.Status = c.FailStatus()
+	ctx.Response.Body = nil
+	ctx.content = localContent
+	ctx.end = endRequest
+}
+
+// refuseDropped ends a request of a chain whose FailureGuard stands for a
+// policy left out of it: the request gets the guard's status before any
+// policy runs. The drop was logged when the chain was built, so the
+// request is logged at debug level only; it is counted as a failure of the
+// dropped policy.
+func (c *Chain) refuseDropped(ctx *Context) {
+	p := c.dropped[0]
+	if ctx.failure == nil {
+		ctx.failure = fmt.Errorf("policy %s could not be built: %w", p.Policy, p.Err)
+	}
+	if ctx.Logger != nil && ctx.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		ctx.Logger.Debug("refusing the request: a policy of the chain could not be built",
+			"service", ctx.ServiceID, "policy", p.Policy, "error", p.Err.Error())
+	}
+	if c.OnFailure != nil {
+		c.OnFailure(p.Policy, PhaseRewrite, p.Err)
+	}
+	ctx.Response.Header = make(http.Header)
+	ctx.Response.Status = c.guardStatus
 	ctx.Response.Body = nil
 	ctx.content = localContent
 	ctx.end = endRequest
@@ -347,8 +389,13 @@ func runPhase[T any](c *Chain, ctx *Context, phase Phase, list []named[T], f fun
 	}
 }
 
-// Rewrite runs the rewrite phase.
+// Rewrite runs the rewrite phase. A chain whose FailureGuard stands for a
+// policy left out of it refuses the request here, before any policy runs.
 func (c *Chain) Rewrite(ctx *Context) {
+	if c.refuse && ctx.end != endRequest {
+		c.refuseDropped(ctx)
+		return
+	}
 	runPhase(c, ctx, PhaseRewrite, c.rewrite, func(p Rewriter) error { return p.Rewrite(ctx) })
 }
 
@@ -415,7 +462,7 @@ func (c *Chain) HasBodyFilters() bool { return len(c.body) > 0 }
 func (c *Chain) Has(p Phase) bool {
 	switch p {
 	case PhaseRewrite:
-		return len(c.rewrite) > 0
+		return len(c.rewrite) > 0 || c.refuse
 	case PhaseAccess:
 		return len(c.access) > 0
 	case PhaseContent:

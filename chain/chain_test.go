@@ -272,3 +272,47 @@ func TestBuildTolerantDropsWhatCannotBeBuilt(t *testing.T) {
 		t.Error("Build accepted entries that cannot be built")
 	}
 }
+
+// guard is a FailureGuard answering 418.
+type guard struct{}
+
+func (guard) FailureStatus() int { return 418 }
+
+func init() {
+	Register(Factory{Name: "test_guard", Version: BuiltinVersion,
+		New: func(json.RawMessage, Env) (Policy, error) { return guard{}, nil }})
+}
+
+func TestFailureGuard(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries []Entry
+		status  int
+		log     string
+	}{
+		{"a dropped policy: refused before any policy, filters and log run",
+			[]Entry{entry("a", "content"), {Name: "nope"}, {Name: "test_guard"}}, 418, "a.header_filter a.post_action a.log"},
+		{"a failure in access takes the guard's status",
+			[]Entry{{Name: "test_guard"}, entry("a", "error:access")}, 418, "a.rewrite a.access a.header_filter a.post_action a.log"},
+		{"nothing dropped, nothing failing",
+			[]Entry{{Name: "test_guard"}, entry("a", "content")}, 200, "a.rewrite a.access a.content a.header_filter a.post_action a.log"},
+		{"a drop without a guard runs the rest",
+			[]Entry{{Name: "nope"}, entry("a", "content")}, 200, "a.rewrite a.access a.content a.header_filter a.post_action a.log"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := BuildTolerant(tt.entries, Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetFailStatus(500)
+			if !c.Has(PhaseRewrite) {
+				t.Fatal("Has(rewrite) is false")
+			}
+			ctx, log := run(t, c)
+			if ctx.Response.Status != tt.status || strings.Join(log, " ") != tt.log {
+				t.Errorf("status %d, log %q; want %d, %q", ctx.Response.Status, strings.Join(log, " "), tt.status, tt.log)
+			}
+		})
+	}
+}
