@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,12 @@ type Chain struct {
 	metrics   []named[MetricsCollector]
 	exports   map[string]any
 	failState int
+	// dropped are the entries BuildTolerant left out.
+	dropped []Problem
+	// guardStatus is the status of the chain's FailureGuard, 0 without
+	// one; refuse is set when it has one and a policy was left out.
+	guardStatus int
+	refuse      bool
 
 	// OnFailure is told of every policy failure in a request phase, for
 	// metrics; it may be nil.
@@ -81,8 +88,32 @@ func (p Problem) Unwrap() error { return p.Err }
 // An entry named service_chain marks where service chains run when the
 // chain is the global one (see Compose).
 func Build(entries []Entry, env Env) (*Chain, error) {
+	c, _, err := build(entries, env, false)
+	return c, err
+}
+
+// BuildTolerant compiles entries as APIcast does: an entry that cannot be
+// built (an unknown policy, a configuration its manifest rejects, a
+// policy that refuses its configuration) is left out of the chain, and
+// the rest runs. The entries left out are returned, each as a Problem;
+// the chain remembers them too (see Dropped), so that an on_failed policy
+// in it can refuse every request. Problems of the chain as a whole (two
+// service_chain markers, a failing init) are still an error.
+func BuildTolerant(entries []Entry, env Env) (*Chain, []Problem, error) {
+	return build(entries, env, true)
+}
+
+func build(entries []Entry, env Env, tolerant bool) (*Chain, []Problem, error) {
 	var members []member
 	var errs []error
+	var dropped []Problem
+	drop := func(p Problem) {
+		if tolerant {
+			dropped = append(dropped, p)
+		} else {
+			errs = append(errs, p)
+		}
+	}
 	serviceAt := -1
 	for i, e := range entries {
 		name, version := normalise(e.Name, e.Version)
@@ -98,7 +129,7 @@ func Build(entries []Entry, env Env) (*Chain, error) {
 			f, ok = env.Resolve(name, version)
 		}
 		if !ok {
-			errs = append(errs, Problem{i, name, fmt.Errorf("unknown policy %q version %q", name, version)})
+			drop(Problem{i, name, fmt.Errorf("unknown policy %q version %q", name, version)})
 			continue
 		}
 		cfg := e.Configuration
@@ -107,36 +138,37 @@ func Build(entries []Entry, env Env) (*Chain, error) {
 		}
 		if f.Validate != nil {
 			if err := f.Validate(cfg); err != nil {
-				errs = append(errs, Problem{i, name, fmt.Errorf("configuration: %w", err)})
+				drop(Problem{i, name, fmt.Errorf("configuration: %w", err)})
 				continue
 			}
 		}
 		p, err := f.New(cfg, env)
 		if err != nil {
-			errs = append(errs, Problem{i, name, err})
+			drop(Problem{i, name, err})
 			continue
 		}
 		members = append(members, member{name: name, policy: p})
 	}
 	if len(errs) > 0 {
 		closeMembers(members)
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
 	for _, m := range members {
 		if in, ok := m.policy.(Initializer); ok {
 			if err := in.Init(); err != nil {
 				closeMembers(members)
-				return nil, fmt.Errorf("policy %s: init: %w", m.name, err)
+				return nil, nil, fmt.Errorf("policy %s: init: %w", m.name, err)
 			}
 		}
 		if in, ok := m.policy.(WorkerInitializer); ok {
 			if err := in.InitWorker(); err != nil {
 				closeMembers(members)
-				return nil, fmt.Errorf("policy %s: init_worker: %w", m.name, err)
+				return nil, nil, fmt.Errorf("policy %s: init_worker: %w", m.name, err)
 			}
 		}
 	}
-	return compile(members, serviceAt), nil
+	c := compile(members, serviceAt, dropped)
+	return c, dropped, nil
 }
 
 // closeMembers releases what the policies of a chain that failed to build
@@ -178,13 +210,14 @@ func Compose(global, service *Chain) *Chain {
 	members = append(members, global.members[:at]...)
 	members = append(members, service.members...)
 	members = append(members, global.members[at:]...)
-	c := compile(members, -1)
+	dropped := append(append([]Problem(nil), global.dropped...), service.dropped...)
+	c := compile(members, -1, dropped)
 	c.failState = service.failState
 	return c
 }
 
-func compile(members []member, serviceAt int) *Chain {
-	c := &Chain{members: members, serviceAt: serviceAt, failState: DefaultFailStatus,
+func compile(members []member, serviceAt int, dropped []Problem) *Chain {
+	c := &Chain{members: members, serviceAt: serviceAt, failState: DefaultFailStatus, dropped: dropped,
 		rewrite:  acting[Rewriter](members),
 		access:   acting[Accessor](members),
 		content:  acting[ContentProducer](members),
@@ -195,6 +228,13 @@ func compile(members []member, serviceAt int) *Chain {
 		log:      acting[Logger](members),
 		ssl:      acting[SSLCertificateHandler](members),
 		metrics:  acting[MetricsCollector](members),
+	}
+	for _, m := range members {
+		if g, ok := m.policy.(FailureGuard); ok {
+			c.guardStatus = g.FailureStatus()
+			c.refuse = len(dropped) > 0
+			break
+		}
 	}
 	// Exports: the first policy wins on a clash.
 	for i := len(members) - 1; i >= 0; i-- {
@@ -226,8 +266,14 @@ func acting[T any](members []member) []named[T] {
 // default).
 func (c *Chain) SetFailStatus(status int) { c.failState = status }
 
-// FailStatus returns the status of a request whose policy fails.
-func (c *Chain) FailStatus() int { return c.failState }
+// FailStatus returns the status of a request whose policy fails: the
+// FailureGuard's, when the chain has one.
+func (c *Chain) FailStatus() int {
+	if c.guardStatus != 0 {
+		return c.guardStatus
+	}
+	return c.failState
+}
 
 // Names lists the chain's policies in order.
 func (c *Chain) Names() []string {
@@ -249,6 +295,10 @@ func (c *Chain) Policies() []Policy {
 	}
 	return out
 }
+
+// Dropped returns the entries that BuildTolerant left out of the chain
+// (and, for a composed chain, out of its parts), in order.
+func (c *Chain) Dropped() []Problem { return c.dropped }
 
 // Exports returns the chain's static values, for NewContext.
 func (c *Chain) Exports() map[string]any { return c.exports }
@@ -280,7 +330,31 @@ func (c *Chain) fail(ctx *Context, policy string, phase Phase, err error) {
 		c.OnFailure(policy, phase, err)
 	}
 	ctx.Response.Header = make(http.Header)
-	ctx.Response.Status = c.failState
+	ctx.Response.Status = c.FailStatus()
+	ctx.Response.Body = nil
+	ctx.content = localContent
+	ctx.end = endRequest
+}
+
+// refuseDropped ends a request of a chain whose FailureGuard stands for a
+// policy left out of it: the request gets the guard's status before any
+// policy runs. The drop was logged when the chain was built, so the
+// request is logged at debug level only; it is counted as a failure of the
+// dropped policy.
+func (c *Chain) refuseDropped(ctx *Context) {
+	p := c.dropped[0]
+	if ctx.failure == nil {
+		ctx.failure = fmt.Errorf("policy %s could not be built: %w", p.Policy, p.Err)
+	}
+	if ctx.Logger != nil && ctx.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		ctx.Logger.Debug("refusing the request: a policy of the chain could not be built",
+			"service", ctx.ServiceID, "policy", p.Policy, "error", p.Err.Error())
+	}
+	if c.OnFailure != nil {
+		c.OnFailure(p.Policy, PhaseRewrite, p.Err)
+	}
+	ctx.Response.Header = make(http.Header)
+	ctx.Response.Status = c.guardStatus
 	ctx.Response.Body = nil
 	ctx.content = localContent
 	ctx.end = endRequest
@@ -315,8 +389,13 @@ func runPhase[T any](c *Chain, ctx *Context, phase Phase, list []named[T], f fun
 	}
 }
 
-// Rewrite runs the rewrite phase.
+// Rewrite runs the rewrite phase. A chain whose FailureGuard stands for a
+// policy left out of it refuses the request here, before any policy runs.
 func (c *Chain) Rewrite(ctx *Context) {
+	if c.refuse && ctx.end != endRequest {
+		c.refuseDropped(ctx)
+		return
+	}
 	runPhase(c, ctx, PhaseRewrite, c.rewrite, func(p Rewriter) error { return p.Rewrite(ctx) })
 }
 
@@ -383,7 +462,7 @@ func (c *Chain) HasBodyFilters() bool { return len(c.body) > 0 }
 func (c *Chain) Has(p Phase) bool {
 	switch p {
 	case PhaseRewrite:
-		return len(c.rewrite) > 0
+		return len(c.rewrite) > 0 || c.refuse
 	case PhaseAccess:
 		return len(c.access) > 0
 	case PhaseContent:

@@ -229,3 +229,90 @@ func TestFailedBuildClosesBuiltPolicies(t *testing.T) {
 		t.Error("the policy built before the failing entry was not closed")
 	}
 }
+
+func TestBuildTolerantDropsWhatCannotBeBuilt(t *testing.T) {
+	entries := []Entry{{Name: "nope"}, entry("a", "pass"), entry("x", "refuse"),
+		{Name: "test_recorder", Configuration: json.RawMessage(`[1]`)}, entry("b", "content")}
+	c, dropped, err := BuildTolerant(entries, Env{})
+	if err != nil {
+		t.Fatalf("BuildTolerant: %v", err)
+	}
+	if got := strings.Join(c.Names(), " "); got != "test_recorder test_recorder" {
+		t.Errorf("chain %q, want the two good entries", got)
+	}
+	var at []int
+	for _, p := range dropped {
+		at = append(at, p.Index)
+	}
+	if !slices.Equal(at, []int{0, 2, 3}) {
+		t.Errorf("dropped entries %v, want 0, 2 and 3", at)
+	}
+	if !slices.Equal(c.Dropped(), dropped) {
+		t.Errorf("Dropped() = %v, want %v", c.Dropped(), dropped)
+	}
+	// The rest of the chain runs.
+	ctx, log := run(t, c)
+	if string(ctx.Response.Body) != "b" || !slices.Contains(log, "a.rewrite") {
+		t.Errorf("response %q, log %v", ctx.Response.Body, log)
+	}
+	// A composed chain carries the drops of both parts.
+	global, gDropped, err := BuildTolerant([]Entry{{Name: "ghost"}, {Name: ServiceChain}, entry("g", "pass")}, Env{})
+	if err != nil || len(gDropped) != 1 {
+		t.Fatalf("global: %v, %v", gDropped, err)
+	}
+	if n := len(Compose(global, c).Dropped()); n != 4 {
+		t.Errorf("composed chain remembers %d drops, want 4", n)
+	}
+	// A problem of the whole chain is still an error.
+	if _, _, err := BuildTolerant([]Entry{{Name: ServiceChain}, {Name: ServiceChain}}, Env{}); err == nil {
+		t.Error("two service_chain markers were accepted")
+	}
+	// Build keeps refusing the same entries.
+	if _, err := Build(entries, Env{}); err == nil {
+		t.Error("Build accepted entries that cannot be built")
+	}
+}
+
+// guard is a FailureGuard answering 418.
+type guard struct{}
+
+func (guard) FailureStatus() int { return 418 }
+
+func init() {
+	Register(Factory{Name: "test_guard", Version: BuiltinVersion,
+		New: func(json.RawMessage, Env) (Policy, error) { return guard{}, nil }})
+}
+
+func TestFailureGuard(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries []Entry
+		status  int
+		log     string
+	}{
+		{"a dropped policy: refused before any policy, filters and log run",
+			[]Entry{entry("a", "content"), {Name: "nope"}, {Name: "test_guard"}}, 418, "a.header_filter a.post_action a.log"},
+		{"a failure in access takes the guard's status",
+			[]Entry{{Name: "test_guard"}, entry("a", "error:access")}, 418, "a.rewrite a.access a.header_filter a.post_action a.log"},
+		{"nothing dropped, nothing failing",
+			[]Entry{{Name: "test_guard"}, entry("a", "content")}, 200, "a.rewrite a.access a.content a.header_filter a.post_action a.log"},
+		{"a drop without a guard runs the rest",
+			[]Entry{{Name: "nope"}, entry("a", "content")}, 200, "a.rewrite a.access a.content a.header_filter a.post_action a.log"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := BuildTolerant(tt.entries, Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetFailStatus(500)
+			if !c.Has(PhaseRewrite) {
+				t.Fatal("Has(rewrite) is false")
+			}
+			ctx, log := run(t, c)
+			if ctx.Response.Status != tt.status || strings.Join(log, " ") != tt.log {
+				t.Errorf("status %d, log %q; want %d, %q", ctx.Response.Status, strings.Join(log, " "), tt.status, tt.log)
+			}
+		})
+	}
+}

@@ -150,3 +150,13 @@ type Exporter interface {
 type Closer interface {
 	Close() error
 }
+
+// FailureGuard is a policy that answers for its chain's failures, as
+// APIcast's on_failed does. When a chain holds one, a policy failing in a
+// request phase ends the request with FailureStatus instead of the
+// chain's fail status, and a chain that BuildTolerant left a policy out of
+// refuses every request with FailureStatus before any policy runs. The
+// first guard of a chain counts.
+type FailureGuard interface {
+	FailureStatus() int
+}

@@ -212,12 +212,55 @@ func Default() (*Config, error) {
 }
 
 // Reload reads c's configuration again from where it came from: its file,
-// or the binary for the built-in default.
+// or the binary for the built-in default. Unlike Load, it refuses a file
+// that holds no configuration (empty, only blanks and comments, or null):
+// that is almost always a file caught in the middle of being written, and
+// loading it would drop every service and document at once.
 func (c *Config) Reload() (*Config, error) {
 	if c.Embedded {
 		return Default()
 	}
-	return Load(c.File)
+	data, err := os.ReadFile(c.File)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if blank(data) {
+		return nil, Problems{noConfiguration(c.File)}
+	}
+	cfg, empty, err := decodeConfig(c.File, data)
+	if err != nil {
+		return nil, err
+	}
+	if empty {
+		return nil, Problems{noConfiguration(c.File)}
+	}
+	cfg.dir = filepath.Dir(c.File)
+	return cfg, nil
+}
+
+// blank reports whether every line of data is empty, white space or a
+// comment. YAML itself would refuse some of those (a tab on a line of its
+// own), which would hide that the file is simply empty.
+func blank(data []byte) bool {
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 && line[0] != '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// noConfiguration is the problem of a reload that finds an empty file.
+func noConfiguration(file string) Problem {
+	return Problem{File: file, Message: "the file holds no configuration (it is empty, or only blanks and comments); " +
+		"the running configuration stays. Replace a configuration in one step: write a new file and rename it over the old one"}
 }
 
 // PolicyPath returns where the files of p are read from: p.Path resolved
@@ -251,20 +294,29 @@ func (c *Config) WatchPaths() []string {
 // parse decodes and validates data. Every problem is collected before
 // giving up, so one run reports all of them.
 func parse(file string, data []byte) (*Config, error) {
+	c, _, err := decodeConfig(file, data)
+	return c, err
+}
+
+// decodeConfig is parse that also reports whether data holds no
+// configuration at all: no YAML document, or a null one. Such a file
+// takes every default.
+func decodeConfig(file string, data []byte) (c *Config, empty bool, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return nil, Problems{syntaxProblem(file, err)}
+		return nil, false, Problems{syntaxProblem(file, err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, Problems{Problem{File: file, Line: extra.Line, Column: extra.Column,
+		return nil, false, Problems{Problem{File: file, Line: extra.Line, Column: extra.Column,
 			Message: "the file holds more than one YAML document"}}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, Problems{syntaxProblem(file, err)}
+		return nil, false, Problems{syntaxProblem(file, err)}
 	}
+	empty = root.Kind != yaml.DocumentNode || len(root.Content) == 0 || isNull(resolve(root.Content[0]))
 
-	c := &Config{
+	c = &Config{
 		Listen: Listen{Policy: DefaultPolicyAddr, Admin: DefaultAdminAddr},
 		Limits: Limits{MaxBodyBytes: DefaultMaxBodyBytes},
 		Store:  Store{Backend: "memory"},
@@ -275,9 +327,9 @@ func parse(file string, data []byte) (*Config, error) {
 		d.config(root.Content[0], c)
 	}
 	if len(d.problems) > 0 {
-		return nil, d.problems
+		return nil, false, d.problems
 	}
-	return c, nil
+	return c, empty, nil
 }
 
 // syntaxProblem turns a YAML parse error into a Problem, lifting the line

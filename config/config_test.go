@@ -446,3 +446,46 @@ func TestProblemError(t *testing.T) {
 		}
 	}
 }
+
+func TestReloadRefusesAFileWithoutConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "verdict.yaml", "limits: {max_body_bytes: 10}\n")
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, data string
+		empty      bool
+	}{
+		{"empty", "", true},
+		{"blanks", " \n\t\n\r\n", true},
+		{"comments and a tab", "# soon\n\t\n  # more\n", true},
+		{"null", "null\n", true},
+		{"tilde", "~", true},
+		{"an empty mapping is a choice", "{}\n", false},
+		{"a real file", "limits: {max_body_bytes: 20}\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeFile(t, dir, "verdict.yaml", tc.data)
+			got, err := cfg.Reload()
+			if !tc.empty {
+				if err != nil {
+					t.Fatalf("Reload: %v", err)
+				}
+				if got.dir != dir {
+					t.Errorf("dir %q, want %q", got.dir, dir)
+				}
+				return
+			}
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 || !strings.Contains(ps[0].Error(), path+": the file holds no configuration") {
+				t.Fatalf("Reload: %v, want one problem saying the file holds no configuration", err)
+			}
+			// At start-up an empty file takes every default, as before.
+			if _, err := Load(path); tc.data == "" && err != nil {
+				t.Errorf("Load: %v", err)
+			}
+		})
+	}
+}

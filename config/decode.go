@@ -18,14 +18,27 @@ import (
 type decoder struct {
 	file     string
 	problems Problems
+	// tolerant is set while decoding an APIcast file without strict: true;
+	// what APIcast tolerates becomes a warning.
+	tolerant bool
+	warnings Problems
 }
 
 func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
+	d.problems = append(d.problems, d.problem(n, field, format, args...))
+}
+
+// warnf records a problem that an APIcast file may have.
+func (d *decoder) warnf(n *yaml.Node, field, format string, args ...any) {
+	d.warnings = append(d.warnings, d.problem(n, field, format, args...))
+}
+
+func (d *decoder) problem(n *yaml.Node, field, format string, args ...any) Problem {
 	p := Problem{File: d.file, Field: field, Message: fmt.Sprintf(format, args...)}
 	if n != nil {
 		p.Line, p.Column = n.Line, n.Column
 	}
-	d.problems = append(d.problems, p)
+	return p
 }
 
 // resolve follows YAML aliases (*name) to the node they stand for.
@@ -118,8 +131,50 @@ func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
 	return n.Value, true
 }
 
+// apicastKeys are the top-level keys of an APIcast configuration file,
+// with strict, which only Verdict reads.
+var apicastKeys = map[string]bool{"services": true, "oidc": true, "id": true, "provider_key": true, "timestamp": true, "strict": true}
+
+// isAPIcastFile reports whether n, the top of a configuration file, is an
+// APIcast file: a JSON object (APIcast reads JSON only) with services and
+// no key but APIcast's.
+func isAPIcastFile(n *yaml.Node) bool {
+	if n == nil || n.Kind != yaml.MappingNode || n.Style&yaml.FlowStyle == 0 {
+		return false
+	}
+	services := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := resolve(n.Content[i])
+		if k == nil || k.Kind != yaml.ScalarNode || !apicastKeys[k.Value] {
+			return false
+		}
+		services = services || k.Value == "services"
+	}
+	return services
+}
+
+// strictValue returns the value of the top-level strict key, if any.
+func strictValue(n *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := resolve(n.Content[i]); k != nil && k.Value == "strict" {
+			return resolve(n.Content[i+1])
+		}
+	}
+	return nil
+}
+
 func (d *decoder) config(n *yaml.Node, c *Config) {
-	d.fields(n, "", map[string]func(*yaml.Node, string){
+	n = resolve(n)
+	apicast := isAPIcastFile(n)
+	if apicast {
+		// Known before services are decoded, wherever strict is written.
+		c.Gateway.APIcast = true
+		strict := strictValue(n)
+		d.tolerant = strict == nil || strict.Tag != "!!bool" || strict.Value != "true"
+		c.Gateway.Lenient = d.tolerant
+	}
+	ignore := func(*yaml.Node, string) {}
+	known := map[string]func(*yaml.Node, string){
 		"listen":           func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
 		"limits":           func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
 		"store":            func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
@@ -132,7 +187,19 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"gateway":          func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },
 		"policy_load_path": func(v *yaml.Node, f string) { d.policyLoadPath(v, f, &c.PolicyLoadPath) },
 		"oidc":             func(v *yaml.Node, f string) { d.list(v, f, func(int, *yaml.Node, string) {}) },
-	})
+		"strict": func(v *yaml.Node, f string) {
+			strict, ok := d.boolean(v, f)
+			if ok && !strict && !apicast {
+				d.errorf(v, f, "only an APIcast file (a JSON object of services) is loaded leniently; this file is always strict")
+			}
+		},
+	}
+	if apicast {
+		// APIcast's own keys, read by 3scale and not by Verdict.
+		known["id"], known["provider_key"], known["timestamp"] = ignore, ignore, ignore
+	}
+	d.fields(n, "", known)
+	c.Gateway.Warnings = d.warnings
 }
 
 func (d *decoder) listen(n *yaml.Node, field string, l *Listen) {

@@ -44,6 +44,22 @@ type Gateway struct {
 	ConnectTimeout, SendTimeout, ReadTimeout time.Duration
 	// MaxHeaderBytes bounds a client's request headers (1 MiB).
 	MaxHeaderBytes int
+	// APIcast is set when the file is an APIcast configuration file: a
+	// JSON object with services and no key but APIcast's (services, oidc,
+	// id, provider_key, timestamp) and strict.
+	APIcast bool
+	// Lenient is set for an APIcast file without strict: true. It is
+	// loaded as APIcast loads it: a policy that cannot be built is left
+	// out of its chain, and a service whose id is used before is skipped,
+	// each with a warning rather than an error.
+	Lenient bool
+	// Warnings are the problems a lenient file was loaded with, each with
+	// its position; the gateway adds those of the chains it builds.
+	Warnings Problems
+	// UnderscoresInHeaders keeps request header fields whose name holds
+	// '_'; by default they are dropped before the chain runs, as nginx
+	// does (underscores_in_headers off).
+	UnderscoresInHeaders bool
 }
 
 // Enabled reports whether the configuration asks for the gateway listener:
@@ -71,7 +87,9 @@ type Service struct {
 	// PolicyChain is proxy.policy_chain; nil when absent, which means a
 	// chain of the apicast policy alone.
 	PolicyChain []ChainEntry
-	// Rules are the mapping rules (proxy.proxy_rules).
+	// Rules are the mapping rules (proxy.proxy_rules): nil when the key is
+	// absent or null, and then no rule is checked; a list, even an empty
+	// one, is checked, and a request no rule matches is refused.
 	Rules []MappingRule
 	// NoMatch is the answer when no mapping rule matches.
 	NoMatch ErrorReply
@@ -168,6 +186,7 @@ func (d *decoder) gateway(n *yaml.Node, field string, g *Gateway) {
 				g.MaxHeaderBytes = c
 			}
 		},
+		"underscores_in_headers": func(v *yaml.Node, f string) { g.UnderscoresInHeaders, _ = d.boolean(v, f) },
 	})
 }
 
@@ -189,6 +208,10 @@ func (d *decoder) services(n *yaml.Node, field string, g *Gateway) {
 			return
 		}
 		if first, dup := seenID[s.ID]; dup {
+			if d.tolerant {
+				d.warnf(v, f+".id", "service id %q is used again (first at %s): this service is skipped, as APIcast does", s.ID, first)
+				return
+			}
 			d.errorf(v, f+".id", "service id %q is used twice (first at %s)", s.ID, first)
 			return
 		}
@@ -281,6 +304,9 @@ func (d *decoder) service(n *yaml.Node, field string) *Service {
 					}
 				},
 				"proxy_rules": func(v *yaml.Node, f string) {
+					// Present, even empty, means the rules are checked: an
+					// empty list matches no request.
+					s.Rules = []MappingRule{}
 					d.list(v, f, func(_ int, r *yaml.Node, f string) {
 						if rule, ok := d.mappingRule(r, f); ok {
 							s.Rules = append(s.Rules, rule)
@@ -545,4 +571,14 @@ func nodeJSON(n *yaml.Node, budget *int, buf []byte) ([]byte, error) {
 func appendJSON(buf []byte, s string) ([]byte, error) {
 	b, err := json.Marshal(s)
 	return append(buf, b...), err
+}
+
+// boolean decodes true or false.
+func (d *decoder) boolean(n *yaml.Node, field string) (bool, bool) {
+	var b bool
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		d.errorf(n, field, "must be true or false, not %s", kindName(n))
+		return false, false
+	}
+	return b, true
 }

@@ -41,7 +41,7 @@ func TestGatewaySections(t *testing.T) {
 					{Name: "apicast", Field: "services[0].proxy.policy_chain[1]", Line: 6, Column: 23},
 				},
 				Field: "services[0]", Line: 1, Column: 15,
-			}}},
+			}}, APIcast: true, Lenient: true},
 			addr: DefaultGatewayAddr,
 		},
 		{
@@ -209,5 +209,102 @@ func checkEntries(t *testing.T, es []ChainEntry) {
 		if e.Configuration != nil && !json.Valid(e.Configuration) {
 			t.Fatalf("configuration is not JSON: %s", e.Configuration)
 		}
+	}
+}
+
+func TestAPIcastFileFormat(t *testing.T) {
+	tests := []struct {
+		name             string
+		data             string
+		apicast, lenient bool
+		ids              []string // the services kept
+		warnings         []string
+		problems         []string
+	}{
+		{
+			name: "an APIcast file skips a duplicate service id with a warning",
+			data: `{"id": 7, "provider_key": "k", "timestamp": "2024-01-01T00:00:00Z", "oidc": [],
+"services": [{"id": 1, "proxy": {"hosts": ["a.test"]}}, {"id": 2, "proxy": {"hosts": ["b.test"]}},
+             {"id": 1, "proxy": {"hosts": ["a.test", "c.test"]}}]}`,
+			apicast: true, lenient: true, ids: []string{"1", "2"},
+			warnings: []string{`gw.yaml:3:14: services[2].id: service id "1" is used again (first at services[0]): this service is skipped, as APIcast does`},
+		},
+		{
+			name:    "strict: true refuses the duplicate",
+			data:    `{"services": [{"id": 1}, {"id": 1}], "strict": true}`,
+			apicast: true, problems: []string{`services[1].id: service id "1" is used twice`},
+		},
+		{
+			name:    "strict: false is APIcast's way spelled out",
+			data:    `{"strict": false, "services": [{"id": 1}, {"id": 1}]}`,
+			apicast: true, lenient: true, ids: []string{"1"}, warnings: []string{`services[1].id: service id "1" is used again`},
+		},
+		{
+			name:     "a JSON object with a key of Verdict's is Verdict's format",
+			data:     `{"listen": {"gateway": "127.0.0.1:0"}, "services": [{"id": 1}, {"id": 1}]}`,
+			problems: []string{`services[1].id: service id "1" is used twice`},
+		},
+		{
+			name:     "YAML is Verdict's format",
+			data:     "services:\n  - id: 1\n  - id: 1\n",
+			problems: []string{`services[1].id: service id "1" is used twice`},
+		},
+		{
+			name:     "APIcast's top-level keys are unknown in Verdict's format",
+			data:     "provider_key: k\nservices: []\n",
+			problems: []string{"provider_key: unknown field"},
+		},
+		{
+			name:     "strict: false in Verdict's format",
+			data:     "strict: false\nservices: [{id: 1}]\n",
+			problems: []string{"strict: only an APIcast file (a JSON object of services) is loaded leniently"},
+		},
+		{
+			name: "strict: true in Verdict's format says what is true anyway",
+			data: "strict: true\nservices: [{id: 1}]\n",
+			ids:  []string{"1"},
+		},
+		{
+			name: "a JSON object without services is not an APIcast file",
+			data: `{"oidc": []}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("gw.yaml", []byte(tt.data))
+			if len(tt.problems) > 0 {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, w := range tt.problems {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("problems lack %q:\n%v", w, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := cfg.Gateway
+			if g.APIcast != tt.apicast || g.Lenient != tt.lenient {
+				t.Errorf("APIcast %v, Lenient %v; want %v, %v", g.APIcast, g.Lenient, tt.apicast, tt.lenient)
+			}
+			var ids []string
+			for _, s := range g.Services {
+				ids = append(ids, s.ID)
+			}
+			if strings.Join(ids, ",") != strings.Join(tt.ids, ",") {
+				t.Errorf("services %v, want %v", ids, tt.ids)
+			}
+			if len(g.Warnings) != len(tt.warnings) {
+				t.Fatalf("warnings %v, want %v", g.Warnings, tt.warnings)
+			}
+			for i, w := range tt.warnings {
+				if !strings.Contains(g.Warnings[i].Error(), w) {
+					t.Errorf("warning %q lacks %q", g.Warnings[i], w)
+				}
+			}
+		})
 	}
 }

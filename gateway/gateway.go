@@ -102,6 +102,9 @@ type state struct {
 	settings config.Gateway
 	// unknown holds the metrics of requests for no service.
 	unknown *serviceMetrics
+	// warnings are the problems a lenient (APIcast) file was loaded with:
+	// the configuration's own and the policies left out of chains.
+	warnings config.Problems
 
 	inflight atomic.Int64
 	retired  atomic.Bool
@@ -151,6 +154,10 @@ func (st *state) lookup(host string) *service {
 	return nil
 }
 
+// Warnings returns the problems the installed configuration was loaded
+// with (see Prepare), each with its file, line and field.
+func (g *Gateway) Warnings() config.Problems { return g.state.Load().warnings }
+
 // Services returns the ids of the installed services, in configuration order.
 func (g *Gateway) Services() []string {
 	st := g.state.Load()
@@ -167,10 +174,18 @@ func (g *Gateway) Services() []string {
 // configuration that its manifest's schema rejects, a policy that refuses
 // its configuration). install makes the new configuration current; the
 // previous one's policies are closed once its last request has finished.
+//
+// An APIcast file without strict: true (cfg.Gateway.Lenient) is loaded as
+// APIcast loads it: a policy that cannot be built is left out of its
+// chain and a duplicate service is skipped. Each such problem is logged
+// as a warning here and listed by Warnings once installed.
 func (g *Gateway) Prepare(cfg *config.Config, docs []config.Document) (install func(), err error) {
 	st, err := g.build(cfg, docs)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range st.warnings {
+		g.logger.Warn("configuration problem tolerated as APIcast does", "problem", w.Error())
 	}
 	return func() {
 		old := g.state.Swap(st)
@@ -250,8 +265,25 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 	if cfg.File != "" && !cfg.Embedded {
 		dir = filepath.Dir(cfg.File)
 	}
+	st.warnings = append(st.warnings, gw.Warnings...)
+	// build compiles one chain, leaving out what cannot be built when the
+	// file is lenient.
+	build := func(entries []config.ChainEntry, field string, line, col int, env chain.Env) (*chain.Chain, error) {
+		if !gw.Lenient {
+			return chain.Build(toEntries(entries), env)
+		}
+		c, dropped, err := chain.BuildTolerant(toEntries(entries), env)
+		for _, p := range dropped {
+			for _, w := range chainProblems(cfg.File, field, line, col, entries, p) {
+				w := w.(config.Problem)
+				w.Message += "; it is left out of the chain, as APIcast does (strict: true refuses the file instead)"
+				st.warnings = append(st.warnings, w)
+			}
+		}
+		return c, err
+	}
 	globalEnv := chain.Env{Logger: g.logger, Dir: dir, Document: document, Resolve: resolve, Extra: extra}
-	global, err := chain.Build(toEntries(gw.PolicyChain), globalEnv)
+	global, err := build(gw.PolicyChain, "policy_chain", 0, 0, globalEnv)
 	if err != nil {
 		problems = append(problems, chainProblems(cfg.File, "policy_chain", 0, 0, gw.PolicyChain, err)...)
 	} else {
@@ -267,7 +299,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 			entries = []config.ChainEntry{{Name: DefaultPolicy, Field: sc.Field + ".proxy.policy_chain", Line: sc.Line, Column: sc.Column}}
 		}
 		env := chain.Env{Logger: logger, Dir: dir, ServiceID: sc.ID, Service: sc, Document: document, Resolve: resolve, Extra: extra}
-		own, err := chain.Build(toEntries(entries), env)
+		own, err := build(entries, sc.Field+".proxy.policy_chain", sc.Line, sc.Column, env)
 		if err != nil {
 			problems = append(problems, chainProblems(cfg.File, sc.Field+".proxy.policy_chain", sc.Line, sc.Column, entries, err)...)
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,19 +24,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := g.acquire()
 	defer st.release()
 
+	if !st.settings.UnderscoresInHeaders {
+		dropUnderscoreNames(r.Header)
+	}
 	svc := st.lookup(requestHost(r.Host))
 	ch, logger, sm := st.global, g.logger, st.unknown
 	if svc != nil {
 		ch, logger, sm = svc.chain, svc.logger, svc.metrics
 	}
 	ctx := chain.AcquireContext(r, clientIP(r.RemoteAddr), logger, ch.Exports())
+	dropConnectionNamed(ctx.Request.Header)
 	if svc != nil {
 		ctx.ServiceID = svc.id
 		ctx.Service = svc.cfg
 	} else {
-		// The global chain still sees the request (its filters and log
-		// run), but nothing may answer it but this.
-		ctx.Exit(http.StatusNotFound, "no service for host "+strconv.Quote(ctx.Original.Host)+"\n")
+		// APIcast's answer: 404, an empty body, nginx's default type. The
+		// global chain still sees the request (its filters and log run),
+		// but nothing may answer it but this.
+		ctx.Response.Header.Set("Content-Type", "text/plain")
+		ctx.Exit(http.StatusNotFound, "")
+		if logger.Enabled(r.Context(), slog.LevelDebug) {
+			logger.Debug("no service for host", "host", ctx.Original.Host)
+		}
 	}
 	if r.Method == http.MethodConnect {
 		// A tunnel is not an API request; nothing upstream expects one.
@@ -185,7 +195,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	if out.ContentLength == 0 {
 		out.Body = nil
 	}
-	removeHopHeaders(out.Header)
+	stripForUpstream(out.Header)
 	out.Header["X-Real-Ip"] = []string{ctx.ClientIP}
 
 	tr := g.transports.get(target.Scheme, target.Host, timeouts)

@@ -54,6 +54,7 @@ type Server struct {
 	cfg     *config.Config
 	routes  atomic.Pointer[policyRoutes] // the policy listener's router
 	changed chan struct{}                // a reload succeeded: the watched paths may differ
+	settle  settleTimes                  // how long watched files must stay quiet (watch.go)
 
 	listenOnce sync.Once
 	listenErr  error

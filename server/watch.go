@@ -12,9 +12,50 @@ import (
 	"github.com/verdict-policy/verdict/config"
 )
 
-// debounce is how long the files must stay quiet before a change reloads:
-// editors and deploy tools often write a file in several steps.
-const debounce = 100 * time.Millisecond
+// How long the watched files must stay quiet before a change reloads.
+// A file renamed (or linked) into place is whole the moment it appears,
+// so it reloads after a short pause that gathers the other files of the
+// same deploy. A file written in place may be caught between two writes
+// of a slow writer, and its first part can be a valid configuration of
+// its own (a service cut before its policy_chain runs without its
+// policies), so it reloads only once no write has come for a second and
+// its size and modification time have not moved over that second. A
+// writer that pauses longer than that in the middle of a file can still
+// be read half-way: configurations should be replaced atomically.
+const (
+	renameSettle = 100 * time.Millisecond
+	writeSettle  = time.Second
+)
+
+// settleTimes are the pauses a watcher waits; zero fields take the
+// defaults above (tests lengthen them).
+type settleTimes struct {
+	rename, write time.Duration
+}
+
+func (st settleTimes) withDefaults() settleTimes {
+	if st.rename <= 0 {
+		st.rename = renameSettle
+	}
+	if st.write <= 0 {
+		st.write = writeSettle
+	}
+	return st
+}
+
+// stamp is what a file looked like: its size and modification time.
+type stamp struct {
+	size, mtime int64
+	exists      bool
+}
+
+func stampOf(path string) stamp {
+	info, err := os.Stat(path)
+	if err != nil {
+		return stamp{}
+	}
+	return stamp{size: info.Size(), mtime: info.ModTime().UnixNano(), exists: true}
+}
 
 // watchSet says which file events matter. Directories are watched rather
 // than files, because many editors and tools replace a file by renaming a
@@ -105,7 +146,11 @@ func (s *Server) watch(ctx context.Context) {
 	}
 	update()
 
-	timer := time.NewTimer(debounce)
+	settle := s.settle.withDefaults()
+	// written holds the files written in place since the last reload,
+	// each with its stamp when last seen.
+	written := map[string]stamp{}
+	timer := time.NewTimer(settle.rename)
 	timer.Stop()
 	for {
 		select {
@@ -116,9 +161,17 @@ func (s *Server) watch(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if ws.relevant(ev) {
-				s.logger.Debug("file changed", "file", ev.Name, "op", ev.Op.String())
-				timer.Reset(debounce)
+			if !ws.relevant(ev) {
+				continue
+			}
+			s.logger.Debug("file changed", "file", ev.Name, "op", ev.Op.String())
+			if ev.Has(fsnotify.Write) {
+				written[ev.Name] = stampOf(ev.Name)
+			}
+			if len(written) > 0 {
+				timer.Reset(settle.write)
+			} else {
+				timer.Reset(settle.rename)
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
@@ -126,9 +179,28 @@ func (s *Server) watch(ctx context.Context) {
 			}
 			s.logger.Warn("file watch error", "error", err.Error())
 		case <-timer.C:
+			if moving := stillMoving(written); moving != "" {
+				s.logger.Debug("waiting for a file written in place to settle", "file", moving)
+				timer.Reset(settle.write)
+				continue
+			}
+			clear(written)
 			s.reloadAndLog("file change")
 		case <-s.changed:
 			update()
 		}
 	}
+}
+
+// stillMoving returns a file of written whose size or modification time
+// changed since it was last seen, updating its stamp, or "" when none did.
+func stillMoving(written map[string]stamp) string {
+	moving := ""
+	for name, was := range written {
+		if now := stampOf(name); now != was {
+			written[name] = now
+			moving = name
+		}
+	}
+	return moving
 }

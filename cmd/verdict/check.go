@@ -95,10 +95,18 @@ func checkGateway(e env, cfg *config.Config, docs []config.Document, explain boo
 	if err != nil {
 		return err
 	}
+	install()
+	// What an APIcast file may hold and APIcast tolerates: serve loads
+	// the file, and so check passes, but each is worth a look.
+	for _, w := range gw.Warnings() {
+		fmt.Fprintf(e.stderr, "warning: %v\n", w)
+	}
 	fmt.Fprintf(e.stdout, "gateway: %s, a global chain of %s\n",
 		plural(len(cfg.Gateway.Services), "service", "services"), plural(len(cfg.Gateway.PolicyChain), "policy", "policies"))
+	if cfg.Gateway.Lenient {
+		fmt.Fprintln(e.stdout, "  an APIcast file, loaded as APIcast loads it (\"strict\": true refuses what it would drop)")
+	}
 	if explain {
-		install()
 		d := gw.Describe()
 		fmt.Fprintf(e.stdout, "  listen gateway %s\n", cfg.GatewayAddr())
 		for _, s := range d.Services {

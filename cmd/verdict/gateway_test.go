@@ -28,6 +28,8 @@ func TestCheckGatewayConfigurations(t *testing.T) {
 	dir := t.TempDir()
 	good := writeFile(t, dir, "apicast.json", apicastFile)
 	bad := writeFile(t, dir, "bad.json", strings.Replace(apicastFile, `"allow_origin": "*"`, `"allow_origin": 7`, 1))
+	strict := writeFile(t, dir, "strict.json", strings.Replace(strings.Replace(apicastFile, `"allow_origin": "*"`, `"allow_origin": 7`, 1), `"services"`, `"strict": true, "services"`, 1))
+	dup := writeFile(t, dir, "dup.json", `{"services": [{"id": 1, "proxy": {"hosts": ["a.test"]}}, {"id": 1, "proxy": {"hosts": ["b.test"]}}]}`)
 	unknown := writeFile(t, dir, "unknown.yaml", "services:\n  - proxy:\n      policy_chain: [{name: nope}, {name: echo, configuration: {status: 1}}]\n")
 	tests := []struct {
 		name      string
@@ -45,8 +47,15 @@ func TestCheckGatewayConfigurations(t *testing.T) {
 			[]string{"gateway: 1 service"}, nil},
 		{"--config wins over the environment", bad, []string{"check", "--config", good}, 0,
 			[]string{"gateway: 1 service"}, nil},
-		{"bad policy configuration", "", []string{"check", "--config", bad}, 1, nil,
-			[]string{"bad.json:11:11: services[0].proxy.policy_chain[0]: policy cors: configuration: allow_origin:"}},
+		{"an APIcast file's bad policy is a warning", "", []string{"check", "--config", bad}, 0,
+			[]string{"gateway: 1 service", "loaded as APIcast loads it"},
+			[]string{"warning: " + bad + ":11:11: services[0].proxy.policy_chain[0]: policy cors: configuration: allow_origin:",
+				"it is left out of the chain, as APIcast does"}},
+		{"strict: true makes it an error", "", []string{"check", "--config", strict}, 1, nil,
+			[]string{"services[0].proxy.policy_chain[0]: policy cors: configuration: allow_origin:"}},
+		{"an APIcast file's duplicate service is a warning", "", []string{"check", "--config", dup}, 0,
+			[]string{"gateway: 1 service"},
+			[]string{"warning: " + dup + `:1:58: services[1].id: service id "1" is used again (first at services[0]): this service is skipped`}},
 		{"every chain problem at once", "", []string{"check", "--config", unknown}, 1, nil,
 			[]string{`policy_chain[0]: policy nope: unknown policy "nope"`, "policy_chain[1]: policy echo: configuration: status"}},
 	}

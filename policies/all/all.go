@@ -17,6 +17,7 @@ import (
 	_ "github.com/verdict-policy/verdict/policies/jwt_claim_check"
 	_ "github.com/verdict-policy/verdict/policies/logging"
 	_ "github.com/verdict-policy/verdict/policies/maintenance_mode"
+	_ "github.com/verdict-policy/verdict/policies/on_failed"
 	_ "github.com/verdict-policy/verdict/policies/payload_limits"
 	_ "github.com/verdict-policy/verdict/policies/phase_logger"
 	_ "github.com/verdict-policy/verdict/policies/rate_limit"

@@ -32,9 +32,12 @@ func init() {
 // Policy is a built apicast policy for one service.
 type Policy struct {
 	upstream *chain.Upstream
-	rules    []rule
-	noMatch  config.ErrorReply
-	secret   string
+	// checked says whether the service has proxy_rules at all: with an
+	// empty list no request matches.
+	checked bool
+	rules   []rule
+	noMatch config.ErrorReply
+	secret  string
 }
 
 // noMatchMark is the per-request note that no mapping rule matched.
@@ -46,7 +49,7 @@ func New(_ json.RawMessage, env chain.Env) (chain.Policy, error) {
 	if !ok || svc == nil {
 		return nil, errors.New("apicast acts for a service: put it in a service's policy_chain, not in the global one")
 	}
-	p := &Policy{noMatch: svc.NoMatch, secret: svc.SecretToken}
+	p := &Policy{noMatch: svc.NoMatch, secret: svc.SecretToken, checked: svc.Rules != nil}
 	if svc.APIBackend != "" {
 		u, err := url.Parse(svc.APIBackend)
 		if err != nil {
@@ -67,7 +70,11 @@ func New(_ json.RawMessage, env chain.Env) (chain.Policy, error) {
 // Rewrite matches the mapping rules against the request as the rewrite
 // policies before this one left it.
 func (p *Policy) Rewrite(c *chain.Context) error {
+	if !p.checked {
+		return nil
+	}
 	if len(p.rules) == 0 {
+		c.SetPrivate(p, noMatchMark{})
 		return nil
 	}
 	path := c.Request.URL.EscapedPath()
@@ -108,8 +115,10 @@ func (p *Policy) Access(c *chain.Context) error {
 // Content proxies to the service's api_backend.
 func (p *Policy) Content(c *chain.Context) (bool, error) {
 	if p.upstream == nil {
-		c.Respond(http.StatusNotFound, http.Header{"Content-Type": {"text/plain; charset=utf-8"}},
-			[]byte("the service has no api_backend\n"))
+		// APIcast's answer: 404 with an empty body and nginx's default type.
+		c.Logger.Debug("the service has no api_backend", "service", c.ServiceID)
+		c.Response.Header.Set("Content-Type", "text/plain")
+		c.Respond(http.StatusNotFound, nil, nil)
 		return true, nil
 	}
 	if p.secret != "" {
