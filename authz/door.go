@@ -20,9 +20,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/verdict-policy/verdict/authz/jwt"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/reply"
+	"github.com/verdict-policy/verdict/jwt"
 	"github.com/verdict-policy/verdict/pdl"
 )
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/verdict-policy/verdict/internal/httpx"
 	"github.com/verdict-policy/verdict/pdl"
 )
 
@@ -141,7 +142,7 @@ func fields(dst []Field, params any) ([]Field, error) {
 		return dst, fmt.Errorf("parameter must be an object of header name to value, not %T", params)
 	}
 	for name, v := range m {
-		if !validHeaderName(name) {
+		if !httpx.ValidFieldName(name) {
 			return dst, fmt.Errorf("%q is not a header name", name)
 		}
 		s, err := text(v)
@@ -160,14 +161,14 @@ func fields(dst []Field, params any) ([]Field, error) {
 func names(dst []string, params any) ([]string, error) {
 	switch p := params.(type) {
 	case string:
-		if !validHeaderName(p) {
+		if !httpx.ValidFieldName(p) {
 			return dst, fmt.Errorf("%q is not a header name", p)
 		}
 		return append(dst, p), nil
 	case []any:
 		for _, e := range p {
 			s, ok := e.(string)
-			if !ok || !validHeaderName(s) {
+			if !ok || !httpx.ValidFieldName(s) {
 				return dst, fmt.Errorf("%v is not a header name", e)
 			}
 			dst = append(dst, s)
@@ -226,19 +227,4 @@ func status(v any) (int, error) {
 		return 0, fmt.Errorf("%v is not a status code from 200 to 599", v)
 	}
 	return int(f), nil
-}
-
-// validHeaderName reports whether s is an HTTP field name (an RFC 9110
-// token).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/verdict-policy/verdict/authz/jwt"
+	"github.com/verdict-policy/verdict/jwt"
 )
 
 // Request is the original request a proxy asks about, normalised from

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/verdict-policy/verdict/internal/httpx"
 )
 
 // Default header names the nginx adapter reads the original request from.
@@ -89,7 +91,7 @@ func (d *decoder) authz(n *yaml.Node, field string, out **Authz) {
 			if !ok {
 				return
 			}
-			if !validHeaderName(s) {
+			if !httpx.ValidFieldName(s) {
 				d.errorf(v, f, "%q is not a header name", s)
 				return
 			}
@@ -181,18 +183,4 @@ func (d *decoder) authzJWT(n *yaml.Node, field string) *AuthzJWT {
 		d.errorf(resolve(n), field, "give one key, not %s", strings.Join(keys, " and "))
 	}
 	return j
-}
-
-// validHeaderName reports whether s is an HTTP field name (an RFC 9110 token).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/verdict-policy/verdict/internal/httpx"
 )
 
 // Gateway defaults.
@@ -440,7 +442,7 @@ func validMethod(m string) bool {
 	if m == "ANY" {
 		return true
 	}
-	return m != "" && validHeaderName(m)
+	return m != "" && httpx.IsToken(m)
 }
 
 // chain decodes a policy chain: a list of {name, version, configuration}.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/verdict-policy/verdict/internal/bytescan"
+	"github.com/verdict-policy/verdict/internal/httpx"
 )
 
 // parse parses the head in c.buf[c.r:end] into c.req, consumes it and
@@ -26,7 +27,7 @@ func (c *conn) parse(end int) error {
 	if strings.IndexByte(proto, ' ') >= 0 {
 		return badRequest(http.StatusBadRequest, "malformed request line: more than three parts (a space in the target is escaped as %20)")
 	}
-	if method == "" || !isToken(method) {
+	if method == "" || !httpx.IsToken(method) {
 		return badRequest(http.StatusBadRequest, "invalid method "+strconv.Quote(method))
 	}
 	major, minor, ok := parseVersion(proto)
@@ -55,7 +56,7 @@ func (c *conn) parse(end int) error {
 			return badRequest(http.StatusBadRequest, "obsolete line folding in the header")
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || !isToken(name) {
+		if !ok || name == "" || !httpx.IsToken(name) {
 			return badRequest(http.StatusBadRequest, "malformed header line "+strconv.Quote(clip(line)))
 		}
 		value = strings.Trim(value, " \t")
@@ -210,12 +211,6 @@ func parseVersion(p string) (major, minor int, ok bool) {
 	}
 	return int(a[0] - '0'), int(b[0] - '0'), true
 }
-
-// tokenChars marks the bytes allowed in a token (RFC 9110, 5.6.2).
-var tokenChars = charSet("!#$%&'*+-.^_`|~")
-
-// isToken reports whether s is made of tokenChars.
-func isToken(s string) bool { return only(&tokenChars, s) }
 
 // pathChars marks the bytes url.URL leaves as they are in a path: a path
 // of them alone parses to itself, with no RawPath.

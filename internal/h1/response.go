@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/verdict-policy/verdict/internal/httpx"
 )
 
 // streamAfter is how much of a body is buffered before the response is
@@ -108,7 +110,7 @@ func (w *response) appendHeader(out []byte, final bool) []byte {
 	w.keys = keys
 	for _, k := range keys {
 		vs := w.hdr[k]
-		if len(vs) == 0 || !isToken(k) {
+		if len(vs) == 0 || !httpx.IsToken(k) {
 			continue
 		}
 		if final {

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/internal/httpx"
 	"github.com/verdict-policy/verdict/pdl"
 	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
@@ -146,7 +147,7 @@ func eachHeader(params any, f func(name, value string)) {
 		return
 	}
 	for k, v := range m {
-		if s, ok := scalarString(v); ok && validHeaderName(k) && validHeaderValue(s) {
+		if s, ok := scalarString(v); ok && httpx.ValidFieldName(k) && httpx.ValidFieldValue(s) {
 			f(k, s)
 		}
 	}
@@ -167,21 +168,6 @@ func scalarString(v any) (string, bool) {
 	}
 	return "", false
 }
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func validHeaderValue(s string) bool { return !strings.ContainsAny(s, "\r\n\x00") }
 
 // Attributes presents a request to a pdl document. The names:
 //

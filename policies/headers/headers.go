@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 
 	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/internal/httpx"
 	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
 )
@@ -113,7 +114,7 @@ func compile(cmds []Command, field string, request bool) ([]command, error) {
 		default:
 			return nil, fmt.Errorf("%s.op: unknown operation %q (want add, set, push or delete)", at, c.Op)
 		}
-		if !validName(c.Header) {
+		if !httpx.ValidFieldName(c.Header) {
 			return nil, fmt.Errorf("%s.header: %q is not a valid header name", at, c.Header)
 		}
 		cc.key = textproto.CanonicalMIMEHeaderKey(c.Header)
@@ -128,7 +129,7 @@ func compile(cmds []Command, field string, request bool) ([]command, error) {
 				return nil, fmt.Errorf("%s.value: %w", at, err)
 			}
 			if t.IsPlain() {
-				if !validValue(c.Value) {
+				if !httpx.ValidFieldValue(c.Value) {
 					return nil, fmt.Errorf("%s.value: a header value cannot hold control characters such as CR or LF", at)
 				}
 				cc.fixed = []string{c.Value}[:1:1]
@@ -192,7 +193,7 @@ func apply(c *chain.Context, h http.Header, cmd *command) error {
 	if err != nil {
 		return err
 	}
-	if !validValue(v) {
+	if !httpx.ValidFieldValue(v) {
 		return fmt.Errorf("header %s: the rendered value holds control characters", cmd.key)
 	}
 	switch {
@@ -223,45 +224,9 @@ func (p *Policy) host(c *chain.Context, cmd *command) error {
 	if err != nil {
 		return err
 	}
-	if !validValue(v) {
+	if !httpx.ValidFieldValue(v) {
 		return fmt.Errorf("header Host: the rendered value holds control characters")
 	}
 	c.Request.Host = v
 	return nil
-}
-
-// validName reports whether s is an HTTP token, as header names must be.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
-		case ch < 0x80 && isTokenPunct(ch):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func isTokenPunct(ch byte) bool {
-	switch ch {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
-
-// validValue reports whether s may be sent as a header value: no control
-// characters other than horizontal tab.
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if ch := s[i]; (ch < ' ' && ch != '\t') || ch == 0x7f {
-			return false
-		}
-	}
-	return true
 }

@@ -14,7 +14,7 @@ import (
 // BenchmarkJWT runs a request with a valid token through the policy. The
 // same token comes every time, as from a client between renewals, so
 // after the first request it is found in the verifier's token cache; the
-// cost of a signature check is measured by BenchmarkVerify in authz/jwt.
+// cost of a signature check is measured by BenchmarkVerify in package jwt.
 func BenchmarkJWT(b *testing.B) {
 	k := genKeys()
 	dir := b.TempDir()

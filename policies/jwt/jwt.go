@@ -4,8 +4,8 @@
 // fetched from a URL) and shares the token's claims in the context under
 // "jwt", the key APIcast's OIDC and jwt_parser use, for jwt_claim_check,
 // routing and Liquid templates. Signature and claim checks are left to
-// the authz/jwt verifier; this package owns the HTTP side: where the token
-// is read from and how a refusal is answered.
+// the top-level jwt package's verifier; this package owns the HTTP side:
+// where the token is read from and how a refusal is answered.
 package jwt
 
 import (
@@ -20,8 +20,8 @@ import (
 	"strings"
 	"time"
 
-	authjwt "github.com/verdict-policy/verdict/authz/jwt"
 	"github.com/verdict-policy/verdict/chain"
+	authjwt "github.com/verdict-policy/verdict/jwt"
 	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
 
