@@ -61,9 +61,9 @@ type AuthzJWT struct {
 	Leeway time.Duration
 }
 
-func (d *decoder) authz(n *yaml.Node, field string, out **Authz) {
-	n = resolve(n)
-	if isNull(n) {
+func (d *Decoder) authz(n *yaml.Node, field string, out **Authz) {
+	n = Resolve(n)
+	if IsNull(n) {
 		return
 	}
 	a := &Authz{
@@ -74,12 +74,12 @@ func (d *decoder) authz(n *yaml.Node, field string, out **Authz) {
 	var shared AuthzAdapter
 	name := func(dst *AuthzAdapter) func(*yaml.Node, string) {
 		return func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
-			if s != "" && !validName(s) {
-				d.errorf(v, f, "bad document name %q: use letters, digits, '_', '.' and '-'", s)
+			if s != "" && !ValidName(s) {
+				d.Errorf(v, f, "bad document name %q: use letters, digits, '_', '.' and '-'", s)
 				return
 			}
 			*dst = AuthzAdapter{Policy: s, Field: f, Line: v.Line, Column: v.Column}
@@ -87,12 +87,12 @@ func (d *decoder) authz(n *yaml.Node, field string, out **Authz) {
 	}
 	header := func(dst *string) func(*yaml.Node, string) {
 		return func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
 			if !httpx.ValidFieldName(s) {
-				d.errorf(v, f, "%q is not a header name", s)
+				d.Errorf(v, f, "%q is not a header name", s)
 				return
 			}
 			*dst = s
@@ -104,10 +104,10 @@ func (d *decoder) authz(n *yaml.Node, field string, out **Authz) {
 			for k, fn := range extra {
 				known[k] = fn
 			}
-			d.fields(v, f, known)
+			d.Fields(v, f, known)
 		}
 	}
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"policy":  name(&shared),
 		"envoy":   adapter(&a.Envoy, nil),
 		"forward": adapter(&a.Forward, nil),
@@ -126,21 +126,21 @@ func (d *decoder) authz(n *yaml.Node, field string, out **Authz) {
 	*out = a
 }
 
-func (d *decoder) authzJWT(n *yaml.Node, field string) *AuthzJWT {
+func (d *Decoder) authzJWT(n *yaml.Node, field string) *AuthzJWT {
 	j := &AuthzJWT{}
 	var keys []string
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"hs256_secret": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				j.Secret = s
 				keys = append(keys, "hs256_secret")
 				if len(s) < 16 {
-					d.errorf(v, f, "a secret of %d bytes is too short: use at least 16", len(s))
+					d.Errorf(v, f, "a secret of %d bytes is too short: use at least 16", len(s))
 				}
 			}
 		},
 		"hs256_secret_env": func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
@@ -148,29 +148,29 @@ func (d *decoder) authzJWT(n *yaml.Node, field string) *AuthzJWT {
 			val, set := os.LookupEnv(s)
 			switch {
 			case !set:
-				d.errorf(v, f, "environment variable %s is not set", s)
+				d.Errorf(v, f, "environment variable %s is not set", s)
 			case len(val) < 16:
-				d.errorf(v, f, "the secret in %s has %d bytes: use at least 16", s, len(val))
+				d.Errorf(v, f, "the secret in %s has %d bytes: use at least 16", s, len(val))
 			default:
 				j.Secret = val
 			}
 		},
 		"public_key": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				j.PublicKey = s
 				keys = append(keys, "public_key")
 			}
 		},
-		"issuer":   func(v *yaml.Node, f string) { j.Issuer, _ = d.str(v, f) },
-		"audience": func(v *yaml.Node, f string) { j.Audience, _ = d.str(v, f) },
+		"issuer":   func(v *yaml.Node, f string) { j.Issuer, _ = d.Str(v, f) },
+		"audience": func(v *yaml.Node, f string) { j.Audience, _ = d.Str(v, f) },
 		"leeway": func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
 			dur, err := time.ParseDuration(s)
 			if err != nil || dur < 0 {
-				d.errorf(v, f, "%q is not a duration such as 30s", s)
+				d.Errorf(v, f, "%q is not a duration such as 30s", s)
 				return
 			}
 			j.Leeway = dur
@@ -178,9 +178,9 @@ func (d *decoder) authzJWT(n *yaml.Node, field string) *AuthzJWT {
 	})
 	switch {
 	case len(keys) == 0:
-		d.errorf(resolve(n), field, "give one key: hs256_secret, hs256_secret_env or public_key")
+		d.Errorf(Resolve(n), field, "give one key: hs256_secret, hs256_secret_env or public_key")
 	case len(keys) > 1:
-		d.errorf(resolve(n), field, "give one key, not %s", strings.Join(keys, " and "))
+		d.Errorf(Resolve(n), field, "give one key, not %s", strings.Join(keys, " and "))
 	}
 	return j
 }

@@ -40,8 +40,6 @@ type Config struct {
 	Store Store
 	// Policies lists the named policy documents, in file order.
 	Policies []Policy
-	// Messages configures the reTHINK message endpoints; nil when absent.
-	Messages *Messages
 	// Pexip configures the Pexip Infinity policy endpoints; nil when absent.
 	Pexip *Pexip
 	// Authz configures the proxy authorizers and AuthZEN; nil when absent.
@@ -60,6 +58,10 @@ type Config struct {
 
 	dir  string // relative policy paths resolve against it
 	fsys fs.FS  // nil for the operating system's file system
+
+	// sections holds the decoded value of each registered section the
+	// file holds, by key (see Section).
+	sections map[string]any
 }
 
 // Listen holds the listener addresses, each host:port.
@@ -194,14 +196,17 @@ func Parse(file string, data []byte) (*Config, error) {
 
 // Default returns the built-in configuration: the listeners on their
 // default loopback addresses and the reTHINK example rules as the document
-// "rethink", read from the files embedded in the binary.
+// "rethink", read from the files embedded in the binary. The file is
+// written for the whole program: a section whose owner this program does
+// not link (a test binary of one front door) is left out rather than
+// refused.
 func Default() (*Config, error) {
 	fsys := examples.FS()
 	data, err := fs.ReadFile(fsys, examples.ConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("read embedded config: %w", err)
 	}
-	c, err := parse(examples.ConfigFile, data)
+	c, _, err := decodeConfig(examples.ConfigFile, data, true)
 	if err != nil {
 		return nil, fmt.Errorf("embedded config: %w", err)
 	}
@@ -227,7 +232,7 @@ func (c *Config) Reload() (*Config, error) {
 	if blank(data) {
 		return nil, Problems{noConfiguration(c.File)}
 	}
-	cfg, empty, err := decodeConfig(c.File, data)
+	cfg, empty, err := decodeConfig(c.File, data, false)
 	if err != nil {
 		return nil, err
 	}
@@ -288,20 +293,30 @@ func (c *Config) WatchPaths() []string {
 	}
 	paths = append(paths, c.pexipWatchPaths()...)
 	paths = append(paths, c.policyFileWatchPaths()...)
+	for _, key := range SectionKeys() {
+		v, ok := c.sections[key]
+		if !ok {
+			continue
+		}
+		if s, _ := registeredSection(key); s.WatchPaths != nil {
+			paths = append(paths, s.WatchPaths(c, v)...)
+		}
+	}
 	return paths
 }
 
 // parse decodes and validates data. Every problem is collected before
 // giving up, so one run reports all of them.
 func parse(file string, data []byte) (*Config, error) {
-	c, _, err := decodeConfig(file, data)
+	c, _, err := decodeConfig(file, data, false)
 	return c, err
 }
 
 // decodeConfig is parse that also reports whether data holds no
 // configuration at all: no YAML document, or a null one. Such a file
-// takes every default.
-func decodeConfig(file string, data []byte) (c *Config, empty bool, err error) {
+// takes every default. builtin skips the sections no package registered,
+// for the built-in configuration only.
+func decodeConfig(file string, data []byte, builtin bool) (c *Config, empty bool, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
@@ -314,7 +329,7 @@ func decodeConfig(file string, data []byte) (c *Config, empty bool, err error) {
 	} else if !errors.Is(err, io.EOF) {
 		return nil, false, Problems{syntaxProblem(file, err)}
 	}
-	empty = root.Kind != yaml.DocumentNode || len(root.Content) == 0 || isNull(resolve(root.Content[0]))
+	empty = root.Kind != yaml.DocumentNode || len(root.Content) == 0 || IsNull(Resolve(root.Content[0]))
 
 	c = &Config{
 		Listen: Listen{Policy: DefaultPolicyAddr, Admin: DefaultAdminAddr},
@@ -322,7 +337,7 @@ func decodeConfig(file string, data []byte) (c *Config, empty bool, err error) {
 		Store:  Store{Backend: "memory"},
 		File:   file,
 	}
-	d := &decoder{file: file}
+	d := &Decoder{file: file, skipUnregistered: builtin}
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		d.config(root.Content[0], c)
 	}

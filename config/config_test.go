@@ -50,7 +50,7 @@ listen: {policy: "0.0.0.0:8000", admin: "[::1]:9000"}
 limits: {max_body_bytes: 4096}
 store: {memory: {}}
 policies:
-  rethink: {path: rethink/policies.json, vocabulary: rethink}
+  rethink: {path: rethink/policies.json, vocabulary: testvocab}
   api: policies/api.yaml
   many.v2: policies/dir/
 `,
@@ -59,7 +59,7 @@ policies:
 				Limits: Limits{MaxBodyBytes: 4096},
 				Store:  Store{Backend: "memory"},
 				Policies: []Policy{
-					{Name: "rethink", Path: "rethink/policies.json", Vocabulary: "rethink", Line: 6, Column: 3},
+					{Name: "rethink", Path: "rethink/policies.json", Vocabulary: "testvocab", Line: 6, Column: 3},
 					{Name: "api", Path: "policies/api.yaml", Line: 7, Column: 3},
 					{Name: "many.v2", Path: "policies/dir/", Line: 8, Column: 3},
 				},
@@ -192,12 +192,12 @@ func TestLoadProblems(t *testing.T) {
 			[]string{`2:3: policies.a b: bad document name "a b": use letters, digits, '_', '.' and '-'`}},
 		{"empty document name", "policies:\n  \"\": x.json\n",
 			[]string{`2:3: policies.: bad document name "": use letters, digits, '_', '.' and '-'`}},
-		{"document without path", "policies:\n  api: {vocabulary: rethink}\n",
+		{"document without path", "policies:\n  api: {vocabulary: testvocab}\n",
 			[]string{"2:8: policies.api.path: a path to a policy file or directory is required"}},
 		{"document with empty path", "policies:\n  api: \"\"\n",
 			[]string{"2:8: policies.api.path: a path to a policy file or directory is required"}},
 		{"unknown vocabulary", "policies:\n  api: {path: a.json, vocabulary: pexip}\n",
-			[]string{`2:35: policies.api.vocabulary: unknown vocabulary "pexip": known are rethink`}},
+			[]string{`2:35: policies.api.vocabulary: unknown vocabulary "pexip": known are testvocab`}},
 		{"unknown document field", "policies:\n  api: {path: a.json, vocab: rethink}\n",
 			[]string{"2:23: policies.api.vocab: unknown field"}},
 		{"document as a list", "policies:\n  api: [a.json]\n",
@@ -349,7 +349,7 @@ func TestCompileProblems(t *testing.T) {
 policies:
   missing: nothere.json
   bad: bad.json
-  unknown: {path: unknown.json, vocabulary: rethink}
+  unknown: {path: unknown.json, vocabulary: testvocab}
 `)
 	cfg, err := Load(cfgPath)
 	if err != nil {
@@ -423,8 +423,8 @@ func TestVocabulary(t *testing.T) {
 	if opts, err := Vocabulary(""); err != nil || opts.Known != nil {
 		t.Errorf(`Vocabulary("") = %+v, %v; want the generic options`, opts, err)
 	}
-	if opts, err := Vocabulary("rethink"); err != nil || opts.Known == nil || !opts.Known("msgType") {
-		t.Errorf(`Vocabulary("rethink") = %+v, %v`, opts, err)
+	if opts, err := Vocabulary("testvocab"); err != nil || opts.Known == nil || !opts.Known("msgType") || opts.Known("other") {
+		t.Errorf(`Vocabulary("testvocab") = %+v, %v`, opts, err)
 	}
 	if _, err := Vocabulary("nope"); err == nil {
 		t.Error(`Vocabulary("nope") succeeded`)

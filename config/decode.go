@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,29 +10,47 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// decoder walks the YAML node tree of a configuration file. It checks every
+// Node is a node of the configuration file's YAML tree, as a section's
+// decode function receives it.
+type Node = yaml.Node
+
+// Decoder walks the YAML node tree of a configuration file. It checks every
 // field by hand rather than through struct tags so that each problem gets
 // the line, column and dotted name of the field it is about, and so that
-// decoding goes on after a problem to find the next one.
-type decoder struct {
+// decoding goes on after a problem to find the next one. A section's
+// decode function reports its problems through the Decoder it is given.
+type Decoder struct {
 	file     string
 	problems Problems
 	// tolerant is set while decoding an APIcast file without strict: true;
 	// what APIcast tolerates becomes a warning.
 	tolerant bool
 	warnings Problems
+	// skipUnregistered leaves out the top-level keys no package
+	// registered, rather than refusing them (the built-in file only).
+	skipUnregistered bool
 }
 
-func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
+// File returns the name of the file being decoded.
+func (d *Decoder) File() string { return d.file }
+
+// Tolerant reports whether the file is an APIcast file loaded as APIcast
+// loads it (no strict: true): a section may turn what APIcast tolerates
+// into a warning (Warnf) rather than a problem.
+func (d *Decoder) Tolerant() bool { return d.tolerant }
+
+// Errorf records a problem at node n (nil for none) about field.
+func (d *Decoder) Errorf(n *Node, field, format string, args ...any) {
 	d.problems = append(d.problems, d.problem(n, field, format, args...))
 }
 
-// warnf records a problem that an APIcast file may have.
-func (d *decoder) warnf(n *yaml.Node, field, format string, args ...any) {
+// Warnf records a problem that a tolerant (APIcast) file may have: it is
+// reported, and the file still loads.
+func (d *Decoder) Warnf(n *Node, field, format string, args ...any) {
 	d.warnings = append(d.warnings, d.problem(n, field, format, args...))
 }
 
-func (d *decoder) problem(n *yaml.Node, field, format string, args ...any) Problem {
+func (d *Decoder) problem(n *Node, field, format string, args ...any) Problem {
 	p := Problem{File: d.file, Field: field, Message: fmt.Sprintf(format, args...)}
 	if n != nil {
 		p.Line, p.Column = n.Line, n.Column
@@ -41,26 +58,30 @@ func (d *decoder) problem(n *yaml.Node, field, format string, args ...any) Probl
 	return p
 }
 
-// resolve follows YAML aliases (*name) to the node they stand for.
-func resolve(n *yaml.Node) *yaml.Node {
+// Resolve follows YAML aliases (*name) to the node they stand for.
+func Resolve(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
 		n = n.Alias
 	}
 	return n
 }
 
-func isNull(n *yaml.Node) bool {
+// IsNull reports whether n is absent or a YAML null.
+func IsNull(n *yaml.Node) bool {
 	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
 }
 
-func join(parent, key string) string {
+// Join names the field key of parent: parent.key, or key at the top.
+func Join(parent, key string) string {
 	if parent == "" {
 		return key
 	}
 	return parent + "." + key
 }
 
-func kindName(n *yaml.Node) string {
+// KindName describes the kind of n for a problem: "a mapping", "a list",
+// "a string", "a number", "a boolean" or "null".
+func KindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -80,52 +101,52 @@ func kindName(n *yaml.Node) string {
 	return "an unsupported node"
 }
 
-// entries calls each for every key of the mapping n, in order. It reports a
+// Entries calls each for every key of the mapping n, in order. It reports a
 // value that is not a mapping, keys that are not strings, and keys given
 // twice. A null value counts as an empty mapping.
-func (d *decoder) entries(n *yaml.Node, field string, each func(key string, k, v *yaml.Node)) {
-	n = resolve(n)
-	if isNull(n) {
+func (d *Decoder) Entries(n *yaml.Node, field string, each func(key string, k, v *yaml.Node)) {
+	n = Resolve(n)
+	if IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, field, "must be a mapping, not %s", kindName(n))
+		d.Errorf(n, field, "must be a mapping, not %s", KindName(n))
 		return
 	}
 	seen := make(map[string]int, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), n.Content[i+1]
+		k, v := Resolve(n.Content[i]), n.Content[i+1]
 		if k == nil || k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
-			d.errorf(n.Content[i], field, "keys must be plain names")
+			d.Errorf(n.Content[i], field, "keys must be plain names")
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
-			d.errorf(k, join(field, k.Value), "given twice (first on line %d)", first)
+			d.Errorf(k, Join(field, k.Value), "given twice (first on line %d)", first)
 			continue
 		}
 		seen[k.Value] = k.Line
-		each(k.Value, k, resolve(v))
+		each(k.Value, k, Resolve(v))
 	}
 }
 
-// fields decodes a mapping with a fixed set of keys; any other key is a
+// Fields decodes a mapping with a fixed set of keys; any other key is a
 // problem naming it.
-func (d *decoder) fields(n *yaml.Node, field string, known map[string]func(v *yaml.Node, field string)) {
-	d.entries(n, field, func(key string, k, v *yaml.Node) {
+func (d *Decoder) Fields(n *yaml.Node, field string, known map[string]func(v *yaml.Node, field string)) {
+	d.Entries(n, field, func(key string, k, v *yaml.Node) {
 		f, ok := known[key]
 		if !ok {
-			d.errorf(k, join(field, key), "unknown field")
+			d.Errorf(k, Join(field, key), "unknown field")
 			return
 		}
-		f(v, join(field, key))
+		f(v, Join(field, key))
 	})
 }
 
-// str decodes a scalar string. Numbers and booleans are rejected rather than
+// Str decodes a scalar string. Numbers and booleans are rejected rather than
 // turned into text, so a typo does not pass unnoticed.
-func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
+func (d *Decoder) Str(n *yaml.Node, field string) (string, bool) {
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-		d.errorf(n, field, "must be a string, not %s", kindName(n))
+		d.Errorf(n, field, "must be a string, not %s", KindName(n))
 		return "", false
 	}
 	return n.Value, true
@@ -144,7 +165,7 @@ func isAPIcastFile(n *yaml.Node) bool {
 	}
 	services := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := resolve(n.Content[i])
+		k := Resolve(n.Content[i])
 		if k == nil || k.Kind != yaml.ScalarNode || !apicastKeys[k.Value] {
 			return false
 		}
@@ -156,15 +177,15 @@ func isAPIcastFile(n *yaml.Node) bool {
 // strictValue returns the value of the top-level strict key, if any.
 func strictValue(n *yaml.Node) *yaml.Node {
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := resolve(n.Content[i]); k != nil && k.Value == "strict" {
-			return resolve(n.Content[i+1])
+		if k := Resolve(n.Content[i]); k != nil && k.Value == "strict" {
+			return Resolve(n.Content[i+1])
 		}
 	}
 	return nil
 }
 
-func (d *decoder) config(n *yaml.Node, c *Config) {
-	n = resolve(n)
+func (d *Decoder) config(n *yaml.Node, c *Config) {
+	n = Resolve(n)
 	apicast := isAPIcastFile(n)
 	if apicast {
 		// Known before services are decoded, wherever strict is written.
@@ -181,16 +202,15 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"policies":         func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
 		"pexip":            func(v *yaml.Node, f string) { d.pexip(v, f, &c.Pexip) },
 		"authz":            func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
-		"messages":         func(v *yaml.Node, f string) { d.messages(v, f, &c.Messages) },
 		"services":         func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
 		"policy_chain":     func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
 		"gateway":          func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },
 		"policy_load_path": func(v *yaml.Node, f string) { d.policyLoadPath(v, f, &c.PolicyLoadPath) },
-		"oidc":             func(v *yaml.Node, f string) { d.list(v, f, func(int, *yaml.Node, string) {}) },
+		"oidc":             func(v *yaml.Node, f string) { d.List(v, f, func(int, *yaml.Node, string) {}) },
 		"strict": func(v *yaml.Node, f string) {
-			strict, ok := d.boolean(v, f)
+			strict, ok := d.Bool(v, f)
 			if ok && !strict && !apicast {
-				d.errorf(v, f, "only an APIcast file (a JSON object of services) is loaded leniently; this file is always strict")
+				d.Errorf(v, f, "only an APIcast file (a JSON object of services) is loaded leniently; this file is always strict")
 			}
 		},
 	}
@@ -198,38 +218,61 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		// APIcast's own keys, read by 3scale and not by Verdict.
 		known["id"], known["provider_key"], known["timestamp"] = ignore, ignore, ignore
 	}
-	d.fields(n, "", known)
+	var held []SectionInfo
+	d.Entries(n, "", func(key string, k, v *Node) {
+		if f, ok := known[key]; ok {
+			f(v, key)
+			return
+		}
+		s, ok := registeredSection(key)
+		if !ok && d.skipUnregistered {
+			return
+		}
+		if !ok {
+			d.Errorf(k, key, "unknown field")
+			return
+		}
+		held = append(held, s)
+		if val := s.Decode(d, v, key); val != nil {
+			c.SetSection(key, val)
+		}
+	})
+	for _, s := range held {
+		if v, ok := c.sections[s.Key]; ok && s.Validate != nil {
+			s.Validate(d, c, v)
+		}
+	}
 	c.Gateway.Warnings = d.warnings
 }
 
-func (d *decoder) listen(n *yaml.Node, field string, l *Listen) {
+func (d *Decoder) listen(n *yaml.Node, field string, l *Listen) {
 	addr := func(dst *string) func(*yaml.Node, string) {
 		return func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
-			if err := checkAddr(s); err != nil {
-				d.errorf(v, f, "%v", err)
+			if err := CheckAddr(s); err != nil {
+				d.Errorf(v, f, "%v", err)
 				return
 			}
 			*dst = s
 		}
 	}
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"policy":  addr(&l.Policy),
 		"admin":   addr(&l.Admin),
 		"grpc":    addr(&l.GRPC),
 		"gateway": addr(&l.Gateway),
 	})
 	if l.Policy == l.Admin && !strings.HasSuffix(l.Policy, ":0") {
-		d.errorf(resolve(n), field, "policy and admin share the address %s", l.Policy)
+		d.Errorf(Resolve(n), field, "policy and admin share the address %s", l.Policy)
 	}
 }
 
-// checkAddr accepts host:port with a numeric port; the host may be empty
+// CheckAddr accepts host:port with a numeric port; the host may be empty
 // (every interface) or a name or an IP address.
-func checkAddr(s string) error {
+func CheckAddr(s string) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return fmt.Errorf("address %q is not host:port", s)
@@ -243,24 +286,24 @@ func checkAddr(s string) error {
 	return nil
 }
 
-func (d *decoder) limits(n *yaml.Node, field string, l *Limits) {
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+func (d *Decoder) limits(n *yaml.Node, field string, l *Limits) {
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"max_body_bytes": func(v *yaml.Node, f string) {
 			if v.Kind == yaml.ScalarNode && v.Tag == "!!float" {
-				d.errorf(v, f, "must be a whole number of bytes, not %s", v.Value)
+				d.Errorf(v, f, "must be a whole number of bytes, not %s", v.Value)
 				return
 			}
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" {
-				d.errorf(v, f, "must be a whole number of bytes, not %s", kindName(v))
+				d.Errorf(v, f, "must be a whole number of bytes, not %s", KindName(v))
 				return
 			}
 			var size int64
 			if err := v.Decode(&size); err != nil {
-				d.errorf(v, f, "must be a whole number of bytes: %q is out of range", v.Value)
+				d.Errorf(v, f, "must be a whole number of bytes: %q is out of range", v.Value)
 				return
 			}
 			if size <= 0 {
-				d.errorf(v, f, "must be more than 0, not %d", size)
+				d.Errorf(v, f, "must be more than 0, not %d", size)
 				return
 			}
 			l.MaxBodyBytes = size
@@ -274,37 +317,34 @@ func (d *decoder) limits(n *yaml.Node, field string, l *Limits) {
 
 // listenerLimits decodes one listener's limits; bodies names the
 // listeners served by Verdict's own HTTP server, which bound bodies.
-func (d *decoder) listenerLimits(n *yaml.Node, field string, l *ListenerLimits, bodies bool) {
+func (d *Decoder) listenerLimits(n *yaml.Node, field string, l *ListenerLimits, bodies bool) {
 	known := map[string]func(*yaml.Node, string){
 		"max_connections": func(v *yaml.Node, f string) {
-			if c, ok := d.count(v, f, 1, MaxConnectionsLimit); ok {
+			if c, ok := d.Count(v, f, 1, MaxConnectionsLimit); ok {
 				l.MaxConnections = c
 			}
 		},
 	}
 	if bodies {
 		known["body_timeout"] = func(v *yaml.Node, f string) {
-			if t, ok := d.duration(v, f, 24*time.Hour); ok {
+			if t, ok := d.Duration(v, f, 24*time.Hour); ok {
 				l.BodyTimeout = t
 			}
 		}
 		known["body_min_rate"] = func(v *yaml.Node, f string) {
-			if c, ok := d.count(v, f, 1, 1<<30); ok {
+			if c, ok := d.Count(v, f, 1, 1<<30); ok {
 				l.BodyMinRate = int64(c)
 			}
 		}
 	}
-	d.fields(n, field, known)
+	d.Fields(n, field, known)
 }
 
-// vocabularies are the names a policy's vocabulary field accepts.
-var vocabularies = []string{"rethink"}
-
-func (d *decoder) policies(n *yaml.Node, field string, ps *[]Policy) {
-	d.entries(n, field, func(name string, k, v *yaml.Node) {
-		f := join(field, name)
-		if !validName(name) {
-			d.errorf(k, f, "bad document name %q: use letters, digits, '_', '.' and '-'", name)
+func (d *Decoder) policies(n *yaml.Node, field string, ps *[]Policy) {
+	d.Entries(n, field, func(name string, k, v *yaml.Node) {
+		f := Join(field, name)
+		if !ValidName(name) {
+			d.Errorf(k, f, "bad document name %q: use letters, digits, '_', '.' and '-'", name)
 			return
 		}
 		p := Policy{Name: name, Line: k.Line, Column: k.Column}
@@ -312,35 +352,35 @@ func (d *decoder) policies(n *yaml.Node, field string, ps *[]Policy) {
 		case v.Kind == yaml.ScalarNode && v.Tag == "!!str":
 			p.Path = v.Value
 		case v.Kind == yaml.MappingNode:
-			d.fields(v, f, map[string]func(*yaml.Node, string){
-				"path": func(v *yaml.Node, f string) { p.Path, _ = d.str(v, f) },
+			d.Fields(v, f, map[string]func(*yaml.Node, string){
+				"path": func(v *yaml.Node, f string) { p.Path, _ = d.Str(v, f) },
 				"vocabulary": func(v *yaml.Node, f string) {
-					s, ok := d.str(v, f)
+					s, ok := d.Str(v, f)
 					if !ok {
 						return
 					}
-					if s != "" && !slices.Contains(vocabularies, s) {
-						d.errorf(v, f, "unknown vocabulary %q: known are %s", s, strings.Join(vocabularies, ", "))
+					if _, err := Vocabulary(s); err != nil && !d.skipUnregistered {
+						d.Errorf(v, f, "%v", err)
 						return
 					}
 					p.Vocabulary = s
 				},
 			})
 		default:
-			d.errorf(v, f, "must be a path or a mapping with path and vocabulary, not %s", kindName(v))
+			d.Errorf(v, f, "must be a path or a mapping with path and vocabulary, not %s", KindName(v))
 			return
 		}
 		if p.Path == "" {
-			d.errorf(v, join(f, "path"), "a path to a policy file or directory is required")
+			d.Errorf(v, Join(f, "path"), "a path to a policy file or directory is required")
 			return
 		}
 		*ps = append(*ps, p)
 	})
 }
 
-// validName reports whether s is a usable document name: one or more of
+// ValidName reports whether s is a usable document name: one or more of
 // A-Z, a-z, 0-9, '_', '.' and '-'.
-func validName(s string) bool {
+func ValidName(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/verdict-policy/verdict/pdl"
-	"github.com/verdict-policy/verdict/rethink"
 )
 
 // Document is one compiled policy document of a configuration.
@@ -24,19 +23,6 @@ type Document struct {
 	Sources []string
 	// Document is the compiled document.
 	Document *pdl.Document
-}
-
-// Vocabulary returns the compile options of the named attribute vocabulary:
-// "rethink" for the reTHINK messaging node, or "" for none, which accepts
-// every attribute name.
-func Vocabulary(name string) (pdl.Options, error) {
-	switch name {
-	case "":
-		return pdl.Options{}, nil
-	case "rethink":
-		return rethink.Options(), nil
-	}
-	return pdl.Options{}, fmt.Errorf("unknown vocabulary %q: known are %s", name, strings.Join(vocabularies, ", "))
 }
 
 // Compile reads and compiles every policy document of c. It returns the
@@ -74,9 +60,11 @@ func (c *Config) Compile() ([]Document, error) {
 
 func (c *Config) compile(p Policy) (Document, error) {
 	opts, err := Vocabulary(p.Vocabulary)
-	if err != nil {
+	if err != nil && !c.Embedded {
 		return Document{}, err
 	}
+	// The built-in file names the vocabularies of the whole program; one
+	// this program does not link compiles the document unchecked.
 	srcs, err := readSources(c.fsys, c.PolicyPath(p))
 	if err != nil {
 		return Document{}, err

@@ -29,10 +29,10 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		if err := checkAddr(cfg.Listen.Policy); err != nil {
+		if err := CheckAddr(cfg.Listen.Policy); err != nil {
 			t.Fatalf("accepted policy address: %v", err)
 		}
-		if err := checkAddr(cfg.Listen.Admin); err != nil {
+		if err := CheckAddr(cfg.Listen.Admin); err != nil {
 			t.Fatalf("accepted admin address: %v", err)
 		}
 		if cfg.Limits.MaxBodyBytes <= 0 {
@@ -43,7 +43,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, p := range cfg.Policies {
-			if !validName(p.Name) || p.Path == "" || seen[p.Name] {
+			if !ValidName(p.Name) || p.Path == "" || seen[p.Name] {
 				t.Fatalf("accepted policy entry %+v", p)
 			}
 			if _, err := Vocabulary(p.Vocabulary); err != nil {

@@ -170,31 +170,31 @@ func (g Gateway) WithDefaults() Gateway {
 }
 
 // gateway decodes the gateway section: settings of the data plane.
-func (d *decoder) gateway(n *yaml.Node, field string, g *Gateway) {
+func (d *Decoder) gateway(n *yaml.Node, field string, g *Gateway) {
 	timeout := func(dst *time.Duration) func(*yaml.Node, string) {
 		return func(v *yaml.Node, f string) {
-			if t, ok := d.duration(v, f, 24*time.Hour); ok {
+			if t, ok := d.Duration(v, f, 24*time.Hour); ok {
 				*dst = t
 			}
 		}
 	}
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"fail_status":     func(v *yaml.Node, f string) { g.FailStatus = d.status(v, f) },
 		"connect_timeout": timeout(&g.ConnectTimeout),
 		"send_timeout":    timeout(&g.SendTimeout),
 		"read_timeout":    timeout(&g.ReadTimeout),
 		"max_header_bytes": func(v *yaml.Node, f string) {
-			if c, ok := d.count(v, f, 1024, 64<<20); ok {
+			if c, ok := d.Count(v, f, 1024, 64<<20); ok {
 				g.MaxHeaderBytes = c
 			}
 		},
-		"underscores_in_headers": func(v *yaml.Node, f string) { g.UnderscoresInHeaders, _ = d.boolean(v, f) },
+		"underscores_in_headers": func(v *yaml.Node, f string) { g.UnderscoresInHeaders, _ = d.Bool(v, f) },
 	})
 }
 
 // status decodes an HTTP status code from 100 to 599; 0 on a problem.
-func (d *decoder) status(n *yaml.Node, field string) int {
-	c, ok := d.count(n, field, 100, 599)
+func (d *Decoder) status(n *yaml.Node, field string) int {
+	c, ok := d.Count(n, field, 100, 599)
 	if !ok {
 		return 0
 	}
@@ -202,19 +202,19 @@ func (d *decoder) status(n *yaml.Node, field string) int {
 }
 
 // services decodes APIcast's services list.
-func (d *decoder) services(n *yaml.Node, field string, g *Gateway) {
+func (d *Decoder) services(n *yaml.Node, field string, g *Gateway) {
 	seenID := map[string]string{}
-	d.list(n, field, func(i int, v *yaml.Node, f string) {
+	d.List(n, field, func(i int, v *yaml.Node, f string) {
 		s := d.service(v, f)
 		if s == nil {
 			return
 		}
 		if first, dup := seenID[s.ID]; dup {
 			if d.tolerant {
-				d.warnf(v, f+".id", "service id %q is used again (first at %s): this service is skipped, as APIcast does", s.ID, first)
+				d.Warnf(v, f+".id", "service id %q is used again (first at %s): this service is skipped, as APIcast does", s.ID, first)
 				return
 			}
-			d.errorf(v, f+".id", "service id %q is used twice (first at %s)", s.ID, first)
+			d.Errorf(v, f+".id", "service id %q is used twice (first at %s)", s.ID, first)
 			return
 		}
 		seenID[s.ID] = f
@@ -226,7 +226,7 @@ func (d *decoder) services(n *yaml.Node, field string, g *Gateway) {
 	for _, s := range g.Services {
 		for _, h := range s.Hosts {
 			if first, dup := owner[h]; dup && first != s.ID {
-				d.errorf(nil, s.Field+".proxy.hosts", "host %q is claimed by service %s and service %s", h, first, s.ID)
+				d.Errorf(nil, s.Field+".proxy.hosts", "host %q is claimed by service %s and service %s", h, first, s.ID)
 				continue
 			}
 			owner[h] = s.ID
@@ -234,71 +234,71 @@ func (d *decoder) services(n *yaml.Node, field string, g *Gateway) {
 	}
 }
 
-// list calls each for every element of the sequence n. Null is an empty list.
-func (d *decoder) list(n *yaml.Node, field string, each func(i int, v *yaml.Node, f string)) {
-	n = resolve(n)
-	if isNull(n) {
+// List calls each for every element of the sequence n. Null is an empty list.
+func (d *Decoder) List(n *yaml.Node, field string, each func(i int, v *yaml.Node, f string)) {
+	n = Resolve(n)
+	if IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, field, "must be a list, not %s", kindName(n))
+		d.Errorf(n, field, "must be a list, not %s", KindName(n))
 		return
 	}
 	for i, v := range n.Content {
-		each(i, resolve(v), field+"["+strconv.Itoa(i)+"]")
+		each(i, Resolve(v), field+"["+strconv.Itoa(i)+"]")
 	}
 }
 
-// lenient is fields for APIcast objects: the keys in known are checked,
+// Lenient is Fields for APIcast objects: the keys in known are checked,
 // every other key is accepted and ignored.
-func (d *decoder) lenient(n *yaml.Node, field string, known map[string]func(v *yaml.Node, field string)) {
-	d.entries(n, field, func(key string, k, v *yaml.Node) {
-		if f, ok := known[key]; ok && !isNull(v) {
-			f(v, join(field, key))
+func (d *Decoder) Lenient(n *yaml.Node, field string, known map[string]func(v *yaml.Node, field string)) {
+	d.Entries(n, field, func(key string, k, v *yaml.Node) {
+		if f, ok := known[key]; ok && !IsNull(v) {
+			f(v, Join(field, key))
 		}
 	})
 }
 
-func (d *decoder) service(n *yaml.Node, field string) *Service {
+func (d *Decoder) service(n *yaml.Node, field string) *Service {
 	if n == nil || n.Kind != yaml.MappingNode {
-		d.errorf(n, field, "must be a mapping, not %s", kindName(n))
+		d.Errorf(n, field, "must be a mapping, not %s", KindName(n))
 		return nil
 	}
 	s := &Service{ID: DefaultServiceID, Field: field, Line: n.Line, Column: n.Column,
 		NoMatch: ErrorReply{Status: 404, Body: "No Mapping Rule matched", ContentType: "text/plain; charset=utf-8"}}
 	hasHosts := false
-	d.lenient(n, field, map[string]func(*yaml.Node, string){
+	d.Lenient(n, field, map[string]func(*yaml.Node, string){
 		"id": func(v *yaml.Node, f string) {
 			if v.Kind != yaml.ScalarNode || (v.Tag != "!!int" && v.Tag != "!!str") || v.Value == "" {
-				d.errorf(v, f, "must be a number or a non-empty string, not %s", kindName(v))
+				d.Errorf(v, f, "must be a number or a non-empty string, not %s", KindName(v))
 				return
 			}
 			s.ID = v.Value
 		},
-		"system_name": func(v *yaml.Node, f string) { s.SystemName, _ = d.str(v, f) },
+		"system_name": func(v *yaml.Node, f string) { s.SystemName, _ = d.Str(v, f) },
 		"proxy": func(v *yaml.Node, f string) {
-			d.lenient(v, f, map[string]func(*yaml.Node, string){
+			d.Lenient(v, f, map[string]func(*yaml.Node, string){
 				"hosts": func(v *yaml.Node, f string) {
 					hasHosts = true
-					d.list(v, f, func(_ int, h *yaml.Node, f string) {
+					d.List(v, f, func(_ int, h *yaml.Node, f string) {
 						if host, ok := d.host(h, f); ok {
 							s.Hosts = append(s.Hosts, host)
 						}
 					})
 				},
 				"api_backend": func(v *yaml.Node, f string) {
-					str, ok := d.str(v, f)
+					str, ok := d.Str(v, f)
 					if !ok || str == "" {
 						return
 					}
 					if err := checkBackend(str); err != nil {
-						d.errorf(v, f, "%v", err)
+						d.Errorf(v, f, "%v", err)
 						return
 					}
 					s.APIBackend = str
 				},
-				"hostname_rewrite": func(v *yaml.Node, f string) { s.HostnameRewrite, _ = d.str(v, f) },
-				"secret_token":     func(v *yaml.Node, f string) { s.SecretToken, _ = d.str(v, f) },
+				"hostname_rewrite": func(v *yaml.Node, f string) { s.HostnameRewrite, _ = d.Str(v, f) },
+				"secret_token":     func(v *yaml.Node, f string) { s.SecretToken, _ = d.Str(v, f) },
 				"policy_chain": func(v *yaml.Node, f string) {
 					s.PolicyChain = d.chain(v, f)
 					if s.PolicyChain == nil {
@@ -309,22 +309,22 @@ func (d *decoder) service(n *yaml.Node, field string) *Service {
 					// Present, even empty, means the rules are checked: an
 					// empty list matches no request.
 					s.Rules = []MappingRule{}
-					d.list(v, f, func(_ int, r *yaml.Node, f string) {
+					d.List(v, f, func(_ int, r *yaml.Node, f string) {
 						if rule, ok := d.mappingRule(r, f); ok {
 							s.Rules = append(s.Rules, rule)
 						}
 					})
 				},
-				"error_no_match":         func(v *yaml.Node, f string) { s.NoMatch.Body, _ = d.str(v, f) },
+				"error_no_match":         func(v *yaml.Node, f string) { s.NoMatch.Body, _ = d.Str(v, f) },
 				"error_status_no_match":  func(v *yaml.Node, f string) { s.NoMatch.Status = d.status(v, f) },
-				"error_headers_no_match": func(v *yaml.Node, f string) { s.NoMatch.ContentType, _ = d.str(v, f) },
+				"error_headers_no_match": func(v *yaml.Node, f string) { s.NoMatch.ContentType, _ = d.Str(v, f) },
 				"fail_status":            func(v *yaml.Node, f string) { s.FailStatus = d.status(v, f) },
 			})
 		},
 	})
 	if !hasHosts || len(s.Hosts) == 0 {
 		if hasHosts {
-			d.errorf(n, field+".proxy.hosts", "lists no host: give at least one, or leave it out for %q", DefaultServiceHost)
+			d.Errorf(n, field+".proxy.hosts", "lists no host: give at least one, or leave it out for %q", DefaultServiceHost)
 		}
 		s.Hosts = []string{DefaultServiceHost}
 	}
@@ -336,15 +336,15 @@ func (d *decoder) service(n *yaml.Node, field string) *Service {
 
 // host decodes a service host: a name, lower-cased, optionally starting
 // with "*." for a wildcard.
-func (d *decoder) host(n *yaml.Node, field string) (string, bool) {
-	s, ok := d.str(n, field)
+func (d *Decoder) host(n *yaml.Node, field string) (string, bool) {
+	s, ok := d.Str(n, field)
 	if !ok {
 		return "", false
 	}
 	h := strings.ToLower(strings.TrimSpace(s))
 	name := strings.TrimPrefix(h, "*.")
 	if name == "" || strings.ContainsAny(name, "*/ :?#@[]") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
-		d.errorf(n, field, "%q is not a host name (a wildcard is written *.example.com)", s)
+		d.Errorf(n, field, "%q is not a host name (a wildcard is written *.example.com)", s)
 		return "", false
 	}
 	return h, true
@@ -373,19 +373,19 @@ func checkBackend(s string) error {
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
-func (d *decoder) mappingRule(n *yaml.Node, field string) (MappingRule, bool) {
+func (d *Decoder) mappingRule(n *yaml.Node, field string) (MappingRule, bool) {
 	if n == nil || n.Kind != yaml.MappingNode {
-		d.errorf(n, field, "must be a mapping, not %s", kindName(n))
+		d.Errorf(n, field, "must be a mapping, not %s", KindName(n))
 		return MappingRule{}, false
 	}
 	r := MappingRule{HTTPMethod: "ANY", Field: field, Line: n.Line}
 	ok := true
-	d.lenient(n, field, map[string]func(*yaml.Node, string){
+	d.Lenient(n, field, map[string]func(*yaml.Node, string){
 		"http_method": func(v *yaml.Node, f string) {
-			s, good := d.str(v, f)
+			s, good := d.Str(v, f)
 			if !good || !validMethod(strings.ToUpper(s)) {
 				if good {
-					d.errorf(v, f, "%q is not an HTTP method or ANY", s)
+					d.Errorf(v, f, "%q is not an HTTP method or ANY", s)
 				}
 				ok = false
 				return
@@ -393,34 +393,34 @@ func (d *decoder) mappingRule(n *yaml.Node, field string) (MappingRule, bool) {
 			r.HTTPMethod = strings.ToUpper(s)
 		},
 		"pattern": func(v *yaml.Node, f string) {
-			s, good := d.str(v, f)
+			s, good := d.Str(v, f)
 			if good && !strings.HasPrefix(s, "/") {
-				d.errorf(v, f, "pattern %q must start with /", s)
+				d.Errorf(v, f, "pattern %q must start with /", s)
 				good = false
 			}
 			if good && strings.Count(s, "{") != strings.Count(s, "}") {
-				d.errorf(v, f, "pattern %q has unbalanced braces", s)
+				d.Errorf(v, f, "pattern %q has unbalanced braces", s)
 				good = false
 			}
 			ok = ok && good
 			r.Pattern = s
 		},
-		"metric_system_name": func(v *yaml.Node, f string) { r.MetricSystemName, _ = d.str(v, f) },
+		"metric_system_name": func(v *yaml.Node, f string) { r.MetricSystemName, _ = d.Str(v, f) },
 		"delta": func(v *yaml.Node, f string) {
-			if c, good := d.count(v, f, 0, math.MaxInt32); good {
+			if c, good := d.Count(v, f, 0, math.MaxInt32); good {
 				r.Delta = c
 			}
 		},
 		"last": func(v *yaml.Node, f string) {
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-				d.errorf(v, f, "must be true or false, not %s", kindName(v))
+				d.Errorf(v, f, "must be true or false, not %s", KindName(v))
 				return
 			}
 			r.Last = v.Value == "true"
 		},
 		"querystring_parameters": func(v *yaml.Node, f string) {
-			d.entries(v, f, func(key string, _, val *yaml.Node) {
-				s, good := d.str(val, join(f, key))
+			d.Entries(v, f, func(key string, _, val *yaml.Node) {
+				s, good := d.Str(val, Join(f, key))
 				if !good {
 					return
 				}
@@ -432,7 +432,7 @@ func (d *decoder) mappingRule(n *yaml.Node, field string) (MappingRule, bool) {
 		},
 	})
 	if r.Pattern == "" && ok {
-		d.errorf(n, field+".pattern", "a mapping rule needs a pattern such as /items/{id}")
+		d.Errorf(n, field+".pattern", "a mapping rule needs a pattern such as /items/{id}")
 		ok = false
 	}
 	return r, ok
@@ -446,46 +446,46 @@ func validMethod(m string) bool {
 }
 
 // chain decodes a policy chain: a list of {name, version, configuration}.
-func (d *decoder) chain(n *yaml.Node, field string) []ChainEntry {
+func (d *Decoder) chain(n *yaml.Node, field string) []ChainEntry {
 	var out []ChainEntry
-	d.list(n, field, func(_ int, v *yaml.Node, f string) {
+	d.List(n, field, func(_ int, v *yaml.Node, f string) {
 		if v == nil || v.Kind != yaml.MappingNode {
-			d.errorf(v, f, "must be a mapping with name, version and configuration, not %s", kindName(v))
+			d.Errorf(v, f, "must be a mapping with name, version and configuration, not %s", KindName(v))
 			return
 		}
 		e := ChainEntry{Field: f, Line: v.Line, Column: v.Column}
 		enabled := true
-		d.fields(v, f, map[string]func(*yaml.Node, string){
+		d.Fields(v, f, map[string]func(*yaml.Node, string){
 			// 3scale's admin portal keeps switched-off policies in the
 			// chain with enabled: false.
 			"enabled": func(v *yaml.Node, f string) {
 				if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-					d.errorf(v, f, "must be true or false, not %s", kindName(v))
+					d.Errorf(v, f, "must be true or false, not %s", KindName(v))
 					return
 				}
 				enabled = v.Value == "true"
 			},
-			"name":    func(v *yaml.Node, f string) { e.Name, _ = d.str(v, f) },
-			"version": func(v *yaml.Node, f string) { e.Version, _ = d.str(v, f) },
+			"name":    func(v *yaml.Node, f string) { e.Name, _ = d.Str(v, f) },
+			"version": func(v *yaml.Node, f string) { e.Version, _ = d.Str(v, f) },
 			"configuration": func(v *yaml.Node, f string) {
-				if isNull(v) {
+				if IsNull(v) {
 					return
 				}
 				if v.Kind != yaml.MappingNode {
-					d.errorf(v, f, "must be a mapping, not %s", kindName(v))
+					d.Errorf(v, f, "must be a mapping, not %s", KindName(v))
 					return
 				}
 				budget := maxConfigNodes
 				raw, err := nodeJSON(v, &budget, nil)
 				if err != nil {
-					d.errorf(v, f, "%v", err)
+					d.Errorf(v, f, "%v", err)
 					return
 				}
 				e.Configuration = raw
 			},
 		})
 		if e.Name == "" {
-			d.errorf(v, join(f, "name"), "a policy name is required")
+			d.Errorf(v, Join(f, "name"), "a policy name is required")
 			return
 		}
 		if enabled {
@@ -501,7 +501,7 @@ const maxConfigNodes = 100000
 
 // nodeJSON converts a YAML node to JSON, keeping key order.
 func nodeJSON(n *yaml.Node, budget *int, buf []byte) ([]byte, error) {
-	n = resolve(n)
+	n = Resolve(n)
 	*budget--
 	if *budget < 0 {
 		return nil, errorf("is too large (more than %d values)", maxConfigNodes)
@@ -513,7 +513,7 @@ func nodeJSON(n *yaml.Node, budget *int, buf []byte) ([]byte, error) {
 	case yaml.MappingNode:
 		buf = append(buf, '{')
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := resolve(n.Content[i])
+			k := Resolve(n.Content[i])
 			if k == nil || k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
 				return nil, errorf("keys must be plain names")
 			}
@@ -575,11 +575,11 @@ func appendJSON(buf []byte, s string) ([]byte, error) {
 	return append(buf, b...), err
 }
 
-// boolean decodes true or false.
-func (d *decoder) boolean(n *yaml.Node, field string) (bool, bool) {
+// Bool decodes true or false.
+func (d *Decoder) Bool(n *yaml.Node, field string) (bool, bool) {
 	var b bool
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
-		d.errorf(n, field, "must be true or false, not %s", kindName(n))
+		d.Errorf(n, field, "must be true or false, not %s", KindName(n))
 		return false, false
 	}
 	return b, true

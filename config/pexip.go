@@ -214,8 +214,8 @@ func (c *Config) pexipWatchPaths() []string {
 	return paths
 }
 
-func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
-	if isNull(n) {
+func (d *Decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
+	if IsNull(n) {
 		return
 	}
 	p := &Pexip{Overflow: OverflowFields, Timeout: DefaultPexipTimeout, LogAliases: LogPlain,
@@ -224,19 +224,19 @@ func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 		Line:      n.Line, Column: n.Column}
 	str := func(dst *string) func(*yaml.Node, string) {
 		return func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				*dst = s
 			}
 		}
 	}
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"base_path": func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
 			if s != "" && !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?#% ") {
-				d.errorf(v, f, "must be a path starting with /, without query, fragment, spaces or escapes: %q", s)
+				d.Errorf(v, f, "must be a path starting with /, without query, fragment, spaces or escapes: %q", s)
 				return
 			}
 			p.BasePath = strings.TrimRight(path.Clean("/"+s), "/")
@@ -245,33 +245,33 @@ func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 		"policies": func(v *yaml.Node, f string) {
 			p.Policies = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) {
 				if strings.HasSuffix(f, "."+PexipParticipantAvatar) || strings.HasSuffix(f, "."+PexipDirectoryLookup) {
-					d.errorf(v, f, "avatar and directory requests are answered from avatars and the phonebook, not by a policy")
+					d.Errorf(v, f, "avatar and directory requests are answered from avatars and the phonebook, not by a policy")
 					return "", false
 				}
-				return d.str(v, f)
+				return d.Str(v, f)
 			})
 		},
 		"fallback": func(v *yaml.Node, f string) {
 			p.Fallback = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) {
 				if strings.HasSuffix(f, "."+PexipParticipantAvatar) {
 					// Without an image Infinity shows its placeholder: 404 is the only answer.
-					return d.oneOf(v, f, FallbackNotFound)
+					return d.OneOf(v, f, FallbackNotFound)
 				}
-				return d.oneOf(v, f, FallbackNotFound, FallbackContinue)
+				return d.OneOf(v, f, FallbackNotFound, FallbackContinue)
 			})
 		},
 		"overflow": func(v *yaml.Node, f string) {
-			if s, ok := d.oneOf(v, f, OverflowFields, OverflowList); ok {
+			if s, ok := d.OneOf(v, f, OverflowFields, OverflowList); ok {
 				p.Overflow = s
 			}
 		},
 		"timeout": func(v *yaml.Node, f string) {
-			if t, ok := d.duration(v, f, 5*time.Second); ok {
+			if t, ok := d.Duration(v, f, 5*time.Second); ok {
 				p.Timeout = t
 			}
 		},
 		"log_aliases": func(v *yaml.Node, f string) {
-			if s, ok := d.oneOf(v, f, LogPlain, LogHash, LogOmit); ok {
+			if s, ok := d.OneOf(v, f, LogPlain, LogHash, LogOmit); ok {
 				p.LogAliases = s
 			}
 		},
@@ -279,43 +279,43 @@ func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 		"tls":        func(v *yaml.Node, f string) { p.TLS = d.pexipTLS(v, f) },
 		"tables":     func(v *yaml.Node, f string) { p.Tables = d.pexipTables(v, f) },
 		"directory": func(v *yaml.Node, f string) {
-			d.fields(v, f, map[string]func(*yaml.Node, string){
+			d.Fields(v, f, map[string]func(*yaml.Node, string){
 				"table": str(&p.Directory.Table),
 				"ignore_local": func(v *yaml.Node, f string) {
 					if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-						d.errorf(v, f, "must be true or false, not %s", kindName(v))
+						d.Errorf(v, f, "must be true or false, not %s", KindName(v))
 						return
 					}
 					p.Directory.IgnoreLocal = v.Value == "true"
 				},
 				"max_results": func(v *yaml.Node, f string) {
-					if n, ok := d.count(v, f, 1, 1000); ok {
+					if n, ok := d.Count(v, f, 1, 1000); ok {
 						p.Directory.MaxResults = n
 					}
 				},
 			})
 		},
 		"avatars": func(v *yaml.Node, f string) {
-			d.fields(v, f, map[string]func(*yaml.Node, string){
+			d.Fields(v, f, map[string]func(*yaml.Node, string){
 				"dir": str(&p.Avatars.Dir),
 				"url": func(v *yaml.Node, f string) {
-					s, ok := d.str(v, f)
+					s, ok := d.Str(v, f)
 					if !ok {
 						return
 					}
 					if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") || !strings.Contains(s, "{alias") {
-						d.errorf(v, f, "must be an http or https URL holding {alias}, {alias_user} or {alias_domain}: %q", s)
+						d.Errorf(v, f, "must be an http or https URL holding {alias}, {alias_user} or {alias_domain}: %q", s)
 						return
 					}
 					p.Avatars.URL = s
 				},
 				"timeout": func(v *yaml.Node, f string) {
-					if t, ok := d.duration(v, f, 4*time.Second); ok {
+					if t, ok := d.Duration(v, f, 4*time.Second); ok {
 						p.Avatars.Timeout = t
 					}
 				},
 				"cache_entries": func(v *yaml.Node, f string) {
-					if n, ok := d.count(v, f, 0, 1<<20); ok {
+					if n, ok := d.Count(v, f, 0, 1<<20); ok {
 						p.Avatars.CacheEntries = n
 					}
 				},
@@ -323,18 +323,18 @@ func (d *decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 		},
 	})
 	if p.Directory.Table != "" && !slices.ContainsFunc(p.Tables, func(t PexipTable) bool { return t.Name == p.Directory.Table }) {
-		d.errorf(resolve(n), join(field, "directory.table"), "no table is named %q", p.Directory.Table)
+		d.Errorf(Resolve(n), Join(field, "directory.table"), "no table is named %q", p.Directory.Table)
 	}
 	*dst = p
 }
 
 // pexipPerType decodes a mapping from request type to a string value.
-func (d *decoder) pexipPerType(n *yaml.Node, field string, value func(*yaml.Node, string) (string, bool)) map[string]string {
+func (d *Decoder) pexipPerType(n *yaml.Node, field string, value func(*yaml.Node, string) (string, bool)) map[string]string {
 	out := map[string]string{}
-	d.entries(n, field, func(key string, k, v *yaml.Node) {
-		f := join(field, key)
+	d.Entries(n, field, func(key string, k, v *yaml.Node) {
+		f := Join(field, key)
 		if !slices.Contains(PexipRequestTypes, key) {
-			d.errorf(k, f, "unknown request type: known are %s", strings.Join(PexipRequestTypes, ", "))
+			d.Errorf(k, f, "unknown request type: known are %s", strings.Join(PexipRequestTypes, ", "))
 			return
 		}
 		if s, ok := value(v, f); ok {
@@ -344,101 +344,101 @@ func (d *decoder) pexipPerType(n *yaml.Node, field string, value func(*yaml.Node
 	return out
 }
 
-// oneOf decodes a string that must be one of choices.
-func (d *decoder) oneOf(n *yaml.Node, field string, choices ...string) (string, bool) {
-	s, ok := d.str(n, field)
+// OneOf decodes a string that must be one of choices.
+func (d *Decoder) OneOf(n *yaml.Node, field string, choices ...string) (string, bool) {
+	s, ok := d.Str(n, field)
 	if !ok {
 		return "", false
 	}
 	if !slices.Contains(choices, s) {
-		d.errorf(n, field, "%q is not one of %s", s, strings.Join(choices, ", "))
+		d.Errorf(n, field, "%q is not one of %s", s, strings.Join(choices, ", "))
 		return "", false
 	}
 	return s, true
 }
 
-// duration decodes a Go duration string, more than 0 and below limit.
-func (d *decoder) duration(n *yaml.Node, field string, limit time.Duration) (time.Duration, bool) {
-	s, ok := d.str(n, field)
+// Duration decodes a Go duration string, more than 0 and below limit.
+func (d *Decoder) Duration(n *yaml.Node, field string, limit time.Duration) (time.Duration, bool) {
+	s, ok := d.Str(n, field)
 	if !ok {
 		return 0, false
 	}
 	t, err := time.ParseDuration(s)
 	if err != nil {
-		d.errorf(n, field, "must be a duration such as 500ms or 2s, not %q", s)
+		d.Errorf(n, field, "must be a duration such as 500ms or 2s, not %q", s)
 		return 0, false
 	}
 	if t <= 0 || t >= limit {
-		d.errorf(n, field, "must be more than 0 and less than %s, not %s", limit, t)
+		d.Errorf(n, field, "must be more than 0 and less than %s, not %s", limit, t)
 		return 0, false
 	}
 	return t, true
 }
 
-// count decodes a whole number in [lo, hi].
-func (d *decoder) count(n *yaml.Node, field string, lo, hi int) (int, bool) {
+// Count decodes a whole number in [lo, hi].
+func (d *Decoder) Count(n *yaml.Node, field string, lo, hi int) (int, bool) {
 	var v int
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
-		d.errorf(n, field, "must be a whole number, not %s", kindName(n))
+		d.Errorf(n, field, "must be a whole number, not %s", KindName(n))
 		return 0, false
 	}
 	if v < lo || v > hi {
-		d.errorf(n, field, "must be from %d to %d, not %d", lo, hi, v)
+		d.Errorf(n, field, "must be from %d to %d, not %d", lo, hi, v)
 		return 0, false
 	}
 	return v, true
 }
 
-func (d *decoder) pexipBasicAuth(n *yaml.Node, field string) *PexipBasicAuth {
+func (d *Decoder) pexipBasicAuth(n *yaml.Node, field string) *PexipBasicAuth {
 	a := &PexipBasicAuth{}
 	var sources []string
 	secret := func(dst *string) func(*yaml.Node, string) {
 		return func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				*dst = s
 				sources = append(sources, f[strings.LastIndexByte(f, '.')+1:])
 			}
 		}
 	}
-	d.fields(n, field, map[string]func(*yaml.Node, string){
-		"username":      func(v *yaml.Node, f string) { a.Username, _ = d.str(v, f) },
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
+		"username":      func(v *yaml.Node, f string) { a.Username, _ = d.Str(v, f) },
 		"password":      secret(&a.Password),
 		"password_env":  secret(&a.PasswordEnv),
 		"password_file": secret(&a.PasswordFile),
 	})
 	if a.Username == "" {
-		d.errorf(resolve(n), join(field, "username"), "a username is required")
+		d.Errorf(Resolve(n), Join(field, "username"), "a username is required")
 	}
 	if len(sources) != 1 {
-		d.errorf(resolve(n), field, "give exactly one of password, password_env and password_file")
+		d.Errorf(Resolve(n), field, "give exactly one of password, password_env and password_file")
 	}
 	if a.PasswordEnv != "" {
 		if _, ok := os.LookupEnv(a.PasswordEnv); !ok {
-			d.errorf(resolve(n), join(field, "password_env"), "the environment variable %s is not set", a.PasswordEnv)
+			d.Errorf(Resolve(n), Join(field, "password_env"), "the environment variable %s is not set", a.PasswordEnv)
 		}
 	}
 	return a
 }
 
-func (d *decoder) pexipTLS(n *yaml.Node, field string) *PexipTLS {
+func (d *Decoder) pexipTLS(n *yaml.Node, field string) *PexipTLS {
 	t := &PexipTLS{}
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"listen": func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
-			if err := checkAddr(s); err != nil {
-				d.errorf(v, f, "%v", err)
+			if err := CheckAddr(s); err != nil {
+				d.Errorf(v, f, "%v", err)
 				return
 			}
 			t.Listen = s
 		},
-		"cert_file": func(v *yaml.Node, f string) { t.CertFile, _ = d.str(v, f) },
-		"key_file":  func(v *yaml.Node, f string) { t.KeyFile, _ = d.str(v, f) },
+		"cert_file": func(v *yaml.Node, f string) { t.CertFile, _ = d.Str(v, f) },
+		"key_file":  func(v *yaml.Node, f string) { t.KeyFile, _ = d.Str(v, f) },
 		"only": func(v *yaml.Node, f string) {
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-				d.errorf(v, f, "must be true or false, not %s", kindName(v))
+				d.Errorf(v, f, "must be true or false, not %s", KindName(v))
 				return
 			}
 			t.Only = v.Value == "true"
@@ -446,7 +446,7 @@ func (d *decoder) pexipTLS(n *yaml.Node, field string) *PexipTLS {
 	})
 	for _, req := range []struct{ name, val string }{{"listen", t.Listen}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
 		if req.val == "" {
-			d.errorf(resolve(n), join(field, req.name), "is required")
+			d.Errorf(Resolve(n), Join(field, req.name), "is required")
 		}
 	}
 	return t
@@ -493,66 +493,66 @@ func shadowedTableName(name string) string {
 // tableExts are the file formats a table may be written in.
 var tableExts = []string{".csv", ".json", ".yaml", ".yml"}
 
-func (d *decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
+func (d *Decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
 	var tables []PexipTable
-	d.entries(n, field, func(name string, k, v *yaml.Node) {
-		f := join(field, name)
-		if !validName(name) || strings.Contains(name, ".") {
-			d.errorf(k, f, "bad table name %q: use letters, digits, '_' and '-'", name)
+	d.Entries(n, field, func(name string, k, v *yaml.Node) {
+		f := Join(field, name)
+		if !ValidName(name) || strings.Contains(name, ".") {
+			d.Errorf(k, f, "bad table name %q: use letters, digits, '_' and '-'", name)
 			return
 		}
 		if why := shadowedTableName(name); why != "" {
-			d.errorf(k, f, "a table cannot be named %q: %s, which policies would see instead of the row; choose another name", name, why)
+			d.Errorf(k, f, "a table cannot be named %q: %s, which policies would see instead of the row; choose another name", name, why)
 			return
 		}
 		t := PexipTable{Name: name, Key: "alias", Line: k.Line, Column: k.Column,
 			Lookup: []string{"local_alias_normalized", "local_alias_user"}}
-		d.fields(v, f, map[string]func(*yaml.Node, string){
+		d.Fields(v, f, map[string]func(*yaml.Node, string){
 			"path": func(v *yaml.Node, f string) {
-				s, ok := d.str(v, f)
+				s, ok := d.Str(v, f)
 				if !ok {
 					return
 				}
 				if !slices.Contains(tableExts, strings.ToLower(filepath.Ext(s))) {
-					d.errorf(v, f, "%q: a table file ends in %s", s, strings.Join(tableExts, ", "))
+					d.Errorf(v, f, "%q: a table file ends in %s", s, strings.Join(tableExts, ", "))
 					return
 				}
 				t.Path = s
 			},
 			"store": func(v *yaml.Node, f string) {
-				s, ok := d.str(v, f)
+				s, ok := d.Str(v, f)
 				if ok && s == "" {
-					d.errorf(v, f, "must name a table of the store")
+					d.Errorf(v, f, "must name a table of the store")
 					return
 				}
 				t.Store = s
 			},
-			"key": func(v *yaml.Node, f string) { t.Key, _ = d.str(v, f) },
+			"key": func(v *yaml.Node, f string) { t.Key, _ = d.Str(v, f) },
 			"lookup": func(v *yaml.Node, f string) {
 				t.Lookup = nil
 				if v.Kind == yaml.ScalarNode {
-					if s, ok := d.str(v, f); ok {
+					if s, ok := d.Str(v, f); ok {
 						t.Lookup = []string{s}
 					}
 					return
 				}
 				if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
-					d.errorf(v, f, "must be an attribute name or a non-empty list of them, not %s", kindName(v))
+					d.Errorf(v, f, "must be an attribute name or a non-empty list of them, not %s", KindName(v))
 					return
 				}
 				for i, e := range v.Content {
-					if s, ok := d.str(resolve(e), fmt.Sprintf("%s[%d]", f, i)); ok {
+					if s, ok := d.Str(Resolve(e), fmt.Sprintf("%s[%d]", f, i)); ok {
 						t.Lookup = append(t.Lookup, s)
 					}
 				}
 			},
 		})
 		if (t.Path == "") == (t.Store == "") {
-			d.errorf(v, f, "give either path (a table file) or store (a table of the Redis store)")
+			d.Errorf(v, f, "give either path (a table file) or store (a table of the Redis store)")
 			return
 		}
 		if t.Key == "" {
-			d.errorf(v, join(f, "key"), "must name the key column")
+			d.Errorf(v, Join(f, "key"), "must name the key column")
 			return
 		}
 		tables = append(tables, t)

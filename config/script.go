@@ -78,35 +78,35 @@ func splitPaths(s string) []string {
 	return out
 }
 
-func (d *decoder) policyLoadPath(n *yaml.Node, field string, lp *PolicyLoadPath) {
+func (d *Decoder) policyLoadPath(n *yaml.Node, field string, lp *PolicyLoadPath) {
 	lp.Line, lp.Column = n.Line, n.Column
 	paths := func(v *yaml.Node, f string) {
 		switch {
 		case v.Kind == yaml.ScalarNode && v.Tag == "!!str":
 			lp.Paths = splitPaths(v.Value)
 			if len(lp.Paths) == 0 {
-				d.errorf(v, f, "names no directory")
+				d.Errorf(v, f, "names no directory")
 			}
 		case v.Kind == yaml.SequenceNode:
 			for i, e := range v.Content {
-				s, ok := d.str(resolve(e), join(f, strconv.Itoa(i)))
+				s, ok := d.Str(Resolve(e), Join(f, strconv.Itoa(i)))
 				if !ok {
 					continue
 				}
 				if strings.TrimSpace(s) == "" {
-					d.errorf(e, join(f, strconv.Itoa(i)), "an empty directory name")
+					d.Errorf(e, Join(f, strconv.Itoa(i)), "an empty directory name")
 					continue
 				}
 				lp.Paths = append(lp.Paths, s)
 			}
 		default:
-			d.errorf(v, f, "must be a list of directories, or a string of them separated by ':', not %s", kindName(v))
+			d.Errorf(v, f, "must be a list of directories, or a string of them separated by ':', not %s", KindName(v))
 		}
 	}
 	positive := func(v *yaml.Node, f string, dst *int) {
 		var x int
 		if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || v.Decode(&x) != nil || x <= 0 {
-			d.errorf(v, f, "must be a whole number above 0, not %s", describe(v))
+			d.Errorf(v, f, "must be a whole number above 0, not %s", describe(v))
 			return
 		}
 		*dst = x
@@ -115,20 +115,20 @@ func (d *decoder) policyLoadPath(n *yaml.Node, field string, lp *PolicyLoadPath)
 		paths(n, field)
 		return
 	}
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"paths": paths,
 		"budget": func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
 			dur, err := time.ParseDuration(s)
 			if err != nil || dur <= 0 {
-				d.errorf(v, f, "must be a duration above 0 such as 50ms, not %q", s)
+				d.Errorf(v, f, "must be a duration above 0 such as 50ms, not %q", s)
 				return
 			}
 			if dur > time.Minute {
-				d.errorf(v, f, "must be at most 1m, not %s", dur)
+				d.Errorf(v, f, "must be at most 1m, not %s", dur)
 				return
 			}
 			lp.Budget = dur
@@ -143,7 +143,7 @@ func describe(v *yaml.Node) string {
 	if v.Kind == yaml.ScalarNode {
 		return strconv.Quote(v.Value)
 	}
-	return kindName(v)
+	return KindName(v)
 }
 
 // maxWatchedPolicyFiles bounds how many custom policy files are watched.

@@ -40,63 +40,63 @@ const (
 	maxTableEntries = 1 << 30
 )
 
-func (d *decoder) store(n *yaml.Node, field string, s *Store) {
+func (d *Decoder) store(n *yaml.Node, field string, s *Store) {
 	var backends []string
-	d.entries(n, field, func(key string, k, v *yaml.Node) {
-		f := join(field, key)
+	d.Entries(n, field, func(key string, k, v *yaml.Node) {
+		f := Join(field, key)
 		switch key {
 		case "memory":
 			d.memoryStore(v, f, &s.Memory)
 		case "redis":
 			d.redisStore(v, f, &s.Redis)
 		default:
-			d.errorf(k, f, "unsupported store %q: choose memory or redis", key)
+			d.Errorf(k, f, "unsupported store %q: choose memory or redis", key)
 			return
 		}
 		backends = append(backends, key)
 	})
 	if len(backends) > 1 {
-		d.errorf(resolve(n), field, "choose one store, not %s", strings.Join(backends, " and "))
+		d.Errorf(Resolve(n), field, "choose one store, not %s", strings.Join(backends, " and "))
 	}
 	if len(backends) == 1 {
 		s.Backend = backends[0]
 	}
 }
 
-func (d *decoder) memoryStore(n *yaml.Node, field string, m *MemoryStore) {
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+func (d *Decoder) memoryStore(n *yaml.Node, field string, m *MemoryStore) {
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"max_table_entries": func(v *yaml.Node, f string) {
-			if size, ok := d.count(v, f, 1, maxTableEntries); ok {
+			if size, ok := d.Count(v, f, 1, maxTableEntries); ok {
 				m.MaxTableEntries = size
 			}
 		},
 	})
 }
 
-func (d *decoder) redisStore(n *yaml.Node, field string, r *RedisStore) {
+func (d *Decoder) redisStore(n *yaml.Node, field string, r *RedisStore) {
 	timeout := func(dst *time.Duration) func(*yaml.Node, string) {
 		return func(v *yaml.Node, f string) {
-			if t, ok := d.duration(v, f, maxStoreTimeout); ok {
+			if t, ok := d.Duration(v, f, maxStoreTimeout); ok {
 				*dst = t
 			}
 		}
 	}
 	urlSeen := false
-	d.fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*yaml.Node, string){
 		"url": func(v *yaml.Node, f string) {
 			urlSeen = true
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
 			if err := checkRedisURL(s); err != nil {
-				d.errorf(v, f, "%v", err)
+				d.Errorf(v, f, "%v", err)
 				return
 			}
 			r.URL = s
 		},
 		"pool_size": func(v *yaml.Node, f string) {
-			if size, ok := d.count(v, f, 1, maxPoolSize); ok {
+			if size, ok := d.Count(v, f, 1, maxPoolSize); ok {
 				r.PoolSize = size
 			}
 		},
@@ -104,19 +104,19 @@ func (d *decoder) redisStore(n *yaml.Node, field string, r *RedisStore) {
 		"read_timeout":  timeout(&r.ReadTimeout),
 		"write_timeout": timeout(&r.WriteTimeout),
 		"key_prefix": func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
 			if len(s) > maxKeyPrefix || strings.ContainsAny(s, " \t\r\n") {
-				d.errorf(v, f, "must be at most %d characters without spaces", maxKeyPrefix)
+				d.Errorf(v, f, "must be at most %d characters without spaces", maxKeyPrefix)
 				return
 			}
 			r.KeyPrefix = s
 		},
 	})
-	if rn := resolve(n); !urlSeen && (isNull(rn) || rn.Kind == yaml.MappingNode) {
-		d.errorf(rn, join(field, "url"), "the Redis server's URL is required, e.g. redis://127.0.0.1:6379/0")
+	if rn := Resolve(n); !urlSeen && (IsNull(rn) || rn.Kind == yaml.MappingNode) {
+		d.Errorf(rn, Join(field, "url"), "the Redis server's URL is required, e.g. redis://127.0.0.1:6379/0")
 	}
 }
 

@@ -5,7 +5,10 @@
 // message against a compiled pdl document, applies the decision's
 // obligations to it, and says whether to forward it or which error to
 // answer the sender with. Enforcer is the Go API; Handler serves it over
-// HTTP. Reading the configuration is left to package rethink/door.
+// HTTP, and Door mounts that on Verdict's policy listener as the messages
+// section of the configuration says. The section and the "rethink"
+// attribute vocabulary of the policies section are registered with package
+// config here.
 package rethink
 
 import (

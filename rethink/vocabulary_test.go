@@ -3,6 +3,8 @@ package rethink
 import (
 	"slices"
 	"testing"
+
+	"github.com/verdict-policy/verdict/config"
 )
 
 func TestAttributeTableIsSorted(t *testing.T) {
@@ -48,5 +50,13 @@ func TestOptions(t *testing.T) {
 	opts.Aliases["x"] = "y"
 	if _, ok := Options().Aliases["x"]; ok {
 		t.Error("Options shares its alias map between calls")
+	}
+}
+
+// The policies section of the configuration knows the vocabulary by name.
+func TestVocabularyRegistered(t *testing.T) {
+	opts, err := config.Vocabulary("rethink")
+	if err != nil || opts.Known == nil || !opts.Known("msgType") || opts.Known("msgTyp") {
+		t.Errorf(`config.Vocabulary("rethink") = %+v, %v`, opts, err)
 	}
 }

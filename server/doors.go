@@ -10,7 +10,7 @@ import (
 	"github.com/verdict-policy/verdict/authz"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/pexip"
-	rethinkdoor "github.com/verdict-policy/verdict/rethink/door"
+	"github.com/verdict-policy/verdict/rethink"
 )
 
 // frontDoor is a front door mounted on the policy listener that follows
@@ -38,7 +38,7 @@ type doorDeps struct {
 func newDoors(deps doorDeps) ([]frontDoor, error) {
 	var doors []frontDoor
 	px := pexip.New(deps.logger, deps.registry)
-	rt := rethinkdoor.New(deps.logger, deps.registry)
+	rt := rethink.NewDoor(deps.logger, deps.registry)
 	if deps.stores != nil {
 		// One connection pool per store configuration for the whole
 		// process: the gateway's counters, the Pexip store tables and

@@ -1,12 +1,14 @@
-package config
+package rethink
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/verdict-policy/verdict/config"
 )
 
 func TestMessagesSection(t *testing.T) {
-	c, err := Parse("v.yaml", []byte(`
+	c, err := config.Parse("v.yaml", []byte(`
 messages:
   policy: mn
   defaultBehavior: true
@@ -24,22 +26,22 @@ messages:
 	want := Messages{Policy: "mn", DefaultBehavior: true, Domain: "hjiang-rethink.com",
 		DomainRegistry: "domain://registry.hjiang-rethink.com/", Port: "8443", UseSSL: true,
 		CompatibleReply: true, StrictObligations: true, MaxBatch: 50, Line: 3, Column: 3}
-	if c.Messages == nil || *c.Messages != want {
-		t.Errorf("got %+v\nwant %+v", c.Messages, want)
+	if MessagesOf(c) == nil || *MessagesOf(c) != want {
+		t.Errorf("got %+v\nwant %+v", MessagesOf(c), want)
 	}
 
-	c, err = Parse("v.yaml", []byte("messages: {}\n"))
+	c, err = config.Parse("v.yaml", []byte("messages: {}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Messages == nil || c.Messages.Policy != DefaultMessagesPolicy || c.Messages.DefaultBehavior {
-		t.Errorf("defaults: %+v", c.Messages)
+	if MessagesOf(c) == nil || MessagesOf(c).Policy != DefaultMessagesPolicy || MessagesOf(c).DefaultBehavior {
+		t.Errorf("defaults: %+v", MessagesOf(c))
 	}
-	if c, _ := Parse("v.yaml", []byte("listen: {policy: \"127.0.0.1:3000\"}\n")); c.Messages != nil {
-		t.Errorf("no section: %+v", c.Messages)
+	if c, _ := config.Parse("v.yaml", []byte("listen: {policy: \"127.0.0.1:3000\"}\n")); MessagesOf(c) != nil {
+		t.Errorf("no section: %+v", MessagesOf(c))
 	}
-	if c, _ := Parse("v.yaml", []byte("messages: {port: \"9090\"}\n")); c.Messages.Port != "9090" {
-		t.Errorf("port as a string: %+v", c.Messages)
+	if c, _ := config.Parse("v.yaml", []byte("messages: {port: \"9090\"}\n")); MessagesOf(c).Port != "9090" {
+		t.Errorf("port as a string: %+v", MessagesOf(c))
 	}
 }
 
@@ -59,7 +61,7 @@ func TestMessagesSectionProblems(t *testing.T) {
 		{"messages: [1]\n", "v.yaml:1:11: messages: must be a mapping, not a list"},
 	}
 	for _, tt := range tests {
-		_, err := Parse("v.yaml", []byte(tt.yaml))
+		_, err := config.Parse("v.yaml", []byte(tt.yaml))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want %q", tt.yaml, err, tt.want)
 		}

@@ -1,11 +1,28 @@
-package config
+package rethink
 
 import (
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/verdict-policy/verdict/config"
 )
+
+// MessagesKey is the top-level key of the messages section.
+const MessagesKey = "messages"
+
+func init() {
+	config.RegisterSection(config.SectionInfo{Key: MessagesKey, Decode: decodeMessages})
+	config.RegisterVocabulary("rethink", Options)
+}
+
+// MessagesOf returns the messages section of cfg, or nil when the file has
+// none.
+func MessagesOf(cfg *config.Config) *Messages {
+	m, _ := config.Section[*Messages](cfg, MessagesKey)
+	return m
+}
 
 // DefaultMessagesPolicy is the document the message endpoints use when the
 // messages section names none.
@@ -49,57 +66,57 @@ type Messages struct {
 	Line, Column int
 }
 
-func (d *decoder) messages(n *yaml.Node, field string, dst **Messages) {
+func decodeMessages(d *config.Decoder, n *yaml.Node, field string) any {
 	m := &Messages{Policy: DefaultMessagesPolicy, Line: n.Line, Column: n.Column}
-	flag := func(dst *bool) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
+	flag := func(dst *bool) func(*config.Node, string) {
+		return func(v *config.Node, f string) {
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-				d.errorf(v, f, "must be true or false, not %s", kindName(v))
+				d.Errorf(v, f, "must be true or false, not %s", config.KindName(v))
 				return
 			}
 			*dst = v.Value == "true" || v.Value == "True" || v.Value == "TRUE"
 		}
 	}
-	text := func(dst *string) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+	text := func(dst *string) func(*config.Node, string) {
+		return func(v *config.Node, f string) {
+			if s, ok := d.Str(v, f); ok {
 				*dst = s
 			}
 		}
 	}
-	d.fields(n, field, map[string]func(*yaml.Node, string){
-		"policy": func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+	d.Fields(n, field, map[string]func(*config.Node, string){
+		"policy": func(v *config.Node, f string) {
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
-			if !validName(s) {
-				d.errorf(v, f, "bad document name %q: use letters, digits, '_', '.' and '-'", s)
+			if !config.ValidName(s) {
+				d.Errorf(v, f, "bad document name %q: use letters, digits, '_', '.' and '-'", s)
 				return
 			}
 			m.Policy = s
 		},
 		"defaultBehavior": flag(&m.DefaultBehavior),
-		"domain": func(v *yaml.Node, f string) {
-			s, ok := d.str(v, f)
+		"domain": func(v *config.Node, f string) {
+			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
 			if s == "" || strings.ContainsAny(s, " /:\t") {
-				d.errorf(v, f, "must be a domain name such as example.com, not %q", s)
+				d.Errorf(v, f, "must be a domain name such as example.com, not %q", s)
 				return
 			}
 			m.Domain = s
 		},
 		"domainRegistry": text(&m.DomainRegistry),
-		"port": func(v *yaml.Node, f string) {
+		"port": func(v *config.Node, f string) {
 			if v.Kind != yaml.ScalarNode || (v.Tag != "!!int" && v.Tag != "!!str") {
-				d.errorf(v, f, "must be a port number from 1 to 65535, not %s", kindName(v))
+				d.Errorf(v, f, "must be a port number from 1 to 65535, not %s", config.KindName(v))
 				return
 			}
 			p, err := strconv.ParseUint(v.Value, 10, 16)
 			if err != nil || p == 0 {
-				d.errorf(v, f, "must be a port number from 1 to 65535, not %q", v.Value)
+				d.Errorf(v, f, "must be a port number from 1 to 65535, not %q", v.Value)
 				return
 			}
 			m.Port = strconv.FormatUint(p, 10)
@@ -107,16 +124,16 @@ func (d *decoder) messages(n *yaml.Node, field string, dst **Messages) {
 		"useSSL":            flag(&m.UseSSL),
 		"compatibleReply":   flag(&m.CompatibleReply),
 		"strictObligations": flag(&m.StrictObligations),
-		"limits": func(v *yaml.Node, f string) {
-			d.fields(v, f, map[string]func(*yaml.Node, string){
-				"batch": func(v *yaml.Node, f string) {
+		"limits": func(v *config.Node, f string) {
+			d.Fields(v, f, map[string]func(*config.Node, string){
+				"batch": func(v *config.Node, f string) {
 					if v.Kind != yaml.ScalarNode || v.Tag != "!!int" {
-						d.errorf(v, f, "must be a whole number of messages, not %s", kindName(v))
+						d.Errorf(v, f, "must be a whole number of messages, not %s", config.KindName(v))
 						return
 					}
 					b, err := strconv.Atoi(v.Value)
 					if err != nil || b < 1 || b > 1_000_000 {
-						d.errorf(v, f, "must be from 1 to 1000000, not %s", v.Value)
+						d.Errorf(v, f, "must be from 1 to 1000000, not %s", v.Value)
 						return
 					}
 					m.MaxBatch = b
@@ -124,5 +141,5 @@ func (d *decoder) messages(n *yaml.Node, field string, dst **Messages) {
 			})
 		},
 	})
-	*dst = m
+	return m
 }

@@ -1,9 +1,4 @@
-// Package door mounts the reTHINK message endpoints on Verdict's policy
-// listener. It reads the messages section of the configuration, finds the
-// document it names, opens the shared state the store section selects, and
-// hands them to a rethink.Handler; the enforcement itself lives in package
-// rethink.
-package door
+package rethink
 
 import (
 	"context"
@@ -17,15 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verdict-policy/verdict/config"
-	"github.com/verdict-policy/verdict/rethink"
 	"github.com/verdict-policy/verdict/store"
 )
 
-// Door serves POST /v1/messages/decide and /v1/messages/decide-batch as
+// Door mounts the reTHINK message endpoints on the policy listener: it
+// reads the messages section, finds the document it names, opens the
+// shared state the store section selects, and hands them to a Handler.
+// It serves POST /v1/messages/decide and /v1/messages/decide-batch as
 // the configuration says. Its state (the registry cache, the allocation
 // counts) outlives reloads as long as the store section does not change.
 type Door struct {
-	handler *rethink.Handler
+	handler *Handler
 	logger  *slog.Logger
 
 	mu       sync.Mutex
@@ -43,22 +40,22 @@ func (d *Door) UseStores(src func(config.Store) (store.Store, error)) {
 	d.shared = src
 }
 
-// New returns a Door that answers not_configured until it is prepared and
+// NewDoor returns a Door that answers not_configured until it is prepared and
 // installed. logger may be nil; reg, when not nil, receives the message
 // metrics (a registration that fails is logged, and the door runs without
 // them).
-func New(logger *slog.Logger, reg prometheus.Registerer) *Door {
+func NewDoor(logger *slog.Logger, reg prometheus.Registerer) *Door {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var m *rethink.Metrics
+	var m *Metrics
 	if reg != nil {
 		var err error
-		if m, err = rethink.NewMetrics(reg); err != nil {
+		if m, err = NewMetrics(reg); err != nil {
 			logger.Warn("rethink: no message metrics", "error", err)
 		}
 	}
-	return &Door{handler: rethink.NewHandler(m), logger: logger}
+	return &Door{handler: NewHandler(m), logger: logger}
 }
 
 // Patterns lists the paths the door serves.
@@ -70,9 +67,9 @@ func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.handler.Ser
 // Prepare builds the enforcer cfg describes over its compiled documents,
 // without touching the running one; install puts it in service.
 func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), error) {
-	m := cfg.Messages
+	m := MessagesOf(cfg)
 	if m == nil {
-		return func() { d.handler.Install(nil, rethink.HandlerLimits{}) }, nil
+		return func() { d.handler.Install(nil, HandlerLimits{}) }, nil
 	}
 	where := fmt.Sprintf("%s:%d:%d: messages.policy", cfg.File, m.Line, m.Column)
 	var doc *config.Document
@@ -109,7 +106,7 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 	}
 	d.mu.Unlock()
 
-	e, err := rethink.New(doc.Document, rethink.Config{
+	e, err := New(doc.Document, Config{
 		Domain:            m.Domain,
 		DomainRegistry:    m.DomainRegistry,
 		Port:              m.Port,
@@ -126,7 +123,7 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		}
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	limits := rethink.HandlerLimits{MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: m.MaxBatch}
+	limits := HandlerLimits{MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: m.MaxBatch}
 	return func() {
 		d.handler.Install(e, limits)
 		if !opened {

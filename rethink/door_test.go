@@ -1,4 +1,4 @@
-package door
+package rethink
 
 import (
 	"encoding/json"
@@ -46,7 +46,7 @@ func load(t *testing.T, extra string) (*config.Config, []config.Document) {
 func prepared(t *testing.T, extra string) *Door {
 	t.Helper()
 	cfg, docs := load(t, extra)
-	d := New(nil, nil)
+	d := NewDoor(nil, nil)
 	install, err := d.Prepare(cfg, docs)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestDoorConfigurationErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		cfg, docs := load(t, tt.extra)
-		_, err := New(nil, nil).Prepare(cfg, docs)
+		_, err := NewDoor(nil, nil).Prepare(cfg, docs)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want one containing %q", tt.extra, err, tt.want)
 		}
@@ -152,7 +152,7 @@ func TestDoorWithoutMessagesSection(t *testing.T) {
 // A reload that keeps the store section keeps the state.
 func TestDoorReloadKeepsState(t *testing.T) {
 	cfg, docs := load(t, "messages: {policy: mn, domain: d.com}\n")
-	d := New(nil, nil)
+	d := NewDoor(nil, nil)
 	install, err := d.Prepare(cfg, docs)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func TestDoorBuiltInConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(nil, nil)
+	d := NewDoor(nil, nil)
 	install, err := d.Prepare(cfg, docs)
 	if err != nil {
 		t.Fatal(err)
