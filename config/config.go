@@ -40,8 +40,6 @@ type Config struct {
 	Store Store
 	// Policies lists the named policy documents, in file order.
 	Policies []Policy
-	// Pexip configures the Pexip Infinity policy endpoints; nil when absent.
-	Pexip *Pexip
 	// Authz configures the proxy authorizers and AuthZEN; nil when absent.
 	Authz *Authz
 	// Gateway holds the services, the global policy chain and the gateway
@@ -291,7 +289,6 @@ func (c *Config) WatchPaths() []string {
 	for _, p := range c.Policies {
 		paths = append(paths, c.PolicyPath(p))
 	}
-	paths = append(paths, c.pexipWatchPaths()...)
 	paths = append(paths, c.policyFileWatchPaths()...)
 	for _, key := range SectionKeys() {
 		v, ok := c.sections[key]
@@ -361,4 +358,35 @@ func syntaxProblem(file string, err error) Problem {
 	}
 	p.Message = "syntax error: " + p.Message
 	return p
+}
+
+// DataPath resolves a path named in the configuration (a table file, an
+// avatar directory, a certificate) against the configuration file's
+// directory.
+func (c *Config) DataPath(p string) string {
+	if c.fsys != nil {
+		return path.Clean(p)
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// ReadData reads a file named in the configuration, from disk or, for the
+// built-in default, from the binary.
+func (c *Config) ReadData(p string) ([]byte, error) {
+	if c.fsys != nil {
+		return fs.ReadFile(c.fsys, c.DataPath(p))
+	}
+	return os.ReadFile(c.DataPath(p))
+}
+
+// DataFS returns a file system rooted at a directory named in the
+// configuration.
+func (c *Config) DataFS(p string) (fs.FS, error) {
+	if c.fsys != nil {
+		return fs.Sub(c.fsys, c.DataPath(p))
+	}
+	return os.DirFS(c.DataPath(p)), nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -200,7 +201,6 @@ func (d *Decoder) config(n *yaml.Node, c *Config) {
 		"limits":           func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
 		"store":            func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
 		"policies":         func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
-		"pexip":            func(v *yaml.Node, f string) { d.pexip(v, f, &c.Pexip) },
 		"authz":            func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
 		"services":         func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
 		"policy_chain":     func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
@@ -391,4 +391,49 @@ func ValidName(s string) bool {
 		}
 	}
 	return true
+}
+
+// OneOf decodes a string that must be one of choices.
+func (d *Decoder) OneOf(n *Node, field string, choices ...string) (string, bool) {
+	s, ok := d.Str(n, field)
+	if !ok {
+		return "", false
+	}
+	if !slices.Contains(choices, s) {
+		d.Errorf(n, field, "%q is not one of %s", s, strings.Join(choices, ", "))
+		return "", false
+	}
+	return s, true
+}
+
+// Duration decodes a Go duration string, more than 0 and below limit.
+func (d *Decoder) Duration(n *Node, field string, limit time.Duration) (time.Duration, bool) {
+	s, ok := d.Str(n, field)
+	if !ok {
+		return 0, false
+	}
+	t, err := time.ParseDuration(s)
+	if err != nil {
+		d.Errorf(n, field, "must be a duration such as 500ms or 2s, not %q", s)
+		return 0, false
+	}
+	if t <= 0 || t >= limit {
+		d.Errorf(n, field, "must be more than 0 and less than %s, not %s", limit, t)
+		return 0, false
+	}
+	return t, true
+}
+
+// Count decodes a whole number in [lo, hi].
+func (d *Decoder) Count(n *Node, field string, lo, hi int) (int, bool) {
+	var v int
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
+		d.Errorf(n, field, "must be a whole number, not %s", KindName(n))
+		return 0, false
+	}
+	if v < lo || v > hi {
+		d.Errorf(n, field, "must be from %d to %d, not %d", lo, hi, v)
+		return 0, false
+	}
+	return v, true
 }

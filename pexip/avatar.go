@@ -99,7 +99,7 @@ type sourceEntry struct {
 	expires time.Time
 }
 
-func newAvatars(cfg *config.Config, c config.PexipAvatars) (*avatars, error) {
+func newAvatars(cfg *config.Config, c AvatarsConfig) (*avatars, error) {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = defaultAvatarTimeout

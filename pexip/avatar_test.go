@@ -185,7 +185,7 @@ func writeFile(t testing.TB, dir, name, data string) string {
 
 // testAvatars builds avatars for a URL template and/or a directory, with a
 // clock the test moves.
-func testAvatars(t *testing.T, c config.PexipAvatars) (*avatars, *testClock) {
+func testAvatars(t *testing.T, c AvatarsConfig) (*avatars, *testClock) {
 	t.Helper()
 	cfg, err := config.Parse(filepath.Join(t.TempDir(), "verdict.yaml"), []byte("{}\n"))
 	if err != nil {
@@ -271,7 +271,7 @@ func TestAvatarSourceReduced(t *testing.T) {
 	// The budget is for the reduction to finish, not a measure of its
 	// speed: decoding, reducing and encoding a 2400x1600 JPEG takes
 	// seconds under the race detector on a busy machine.
-	a, _ := testAvatars(t, config.PexipAvatars{Dir: dir, Timeout: time.Minute, CacheEntries: 64})
+	a, _ := testAvatars(t, AvatarsConfig{Dir: dir, Timeout: time.Minute, CacheEntries: 64})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, tt.file), tt.data(t), 0o644); err != nil {
@@ -363,7 +363,7 @@ func TestAvatarURLEscaping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, _ := testAvatars(t, config.PexipAvatars{URL: photos.URL + tt.template, Timeout: 2 * time.Second})
+			a, _ := testAvatars(t, AvatarsConfig{URL: photos.URL + tt.template, Timeout: 2 * time.Second})
 			body, err := a.get(context.Background(), tt.alias, 10, 10)
 			if body != nil || err != nil {
 				t.Fatalf("got %d bytes, %v; want a miss", len(body), err)
@@ -414,7 +414,7 @@ func TestAvatarFailuresNotCached(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.first, func(t *testing.T) {
-			a, clock := testAvatars(t, config.PexipAvatars{URL: photos.URL + "/{alias}", Timeout: 300 * time.Millisecond, CacheEntries: 16})
+			a, clock := testAvatars(t, AvatarsConfig{URL: photos.URL + "/{alias}", Timeout: 300 * time.Millisecond, CacheEntries: 16})
 			mode.Store(tt.first)
 			fetches.Store(0)
 			if body, _ := a.get(context.Background(), "carol@example.com", 16, 16); body != nil {
@@ -456,7 +456,7 @@ func TestAvatarCancelledNotCached(t *testing.T) {
 		w.Write(red)
 	}))
 	defer photos.Close()
-	a, _ := testAvatars(t, config.PexipAvatars{URL: photos.URL + "/{alias}", Timeout: 3 * time.Second, CacheEntries: 16})
+	a, _ := testAvatars(t, AvatarsConfig{URL: photos.URL + "/{alias}", Timeout: 3 * time.Second, CacheEntries: 16})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := a.get(ctx, "dave", 8, 8); !errors.Is(err, context.DeadlineExceeded) {
@@ -598,7 +598,7 @@ func TestAvatarFetchOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, _ := testAvatars(t, config.PexipAvatars{URL: photos.URL + "/{alias}", Timeout: 3 * time.Second, CacheEntries: 16})
+			a, _ := testAvatars(t, AvatarsConfig{URL: photos.URL + "/{alias}", Timeout: 3 * time.Second, CacheEntries: 16})
 			fetches.Store(0)
 			release = make(chan struct{})
 			var wg sync.WaitGroup
@@ -648,7 +648,7 @@ func TestAvatarDirectoryChange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			a, clock := testAvatars(t, config.PexipAvatars{Dir: dir, Timeout: 3 * time.Second, CacheEntries: 16})
+			a, clock := testAvatars(t, AvatarsConfig{Dir: dir, Timeout: 3 * time.Second, CacheEntries: 16})
 			file := filepath.Join(dir, "gina.png")
 			if err := os.WriteFile(file, encodePNG(t, solid(40, 40, color.NRGBA{R: 255, A: 255})), 0o644); err != nil {
 				t.Fatal(err)
@@ -714,7 +714,7 @@ func TestAvatarTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, _ := testAvatars(t, config.PexipAvatars{Dir: dir, Timeout: tt.timeout, CacheEntries: 16})
+			a, _ := testAvatars(t, AvatarsConfig{Dir: dir, Timeout: tt.timeout, CacheEntries: 16})
 			if tt.hold == avatarWork.renders {
 				if body, err := a.get(context.Background(), "hank", 8, 8); body == nil {
 					t.Fatalf("no image: %v", err)

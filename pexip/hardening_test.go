@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/pdl"
 )
 
@@ -122,7 +121,7 @@ func TestOverflowCleaned(t *testing.T) {
 			result{"location": "A", "overflow_locations": []any{""}, "primary_overflow_location": ""},
 			`{"location":"A"}`, `{"location":"A"}`},
 	} {
-		for form, want := range map[string]string{config.OverflowList: tt.list, config.OverflowFields: tt.flds} {
+		for form, want := range map[string]string{OverflowList: tt.list, OverflowFields: tt.flds} {
 			in := result{}
 			for k, v := range tt.in {
 				in[k] = v
@@ -162,11 +161,11 @@ func TestLogAliases(t *testing.T) {
 		mode      string
 		want, not []string
 	}{
-		{config.LogPlain, []string{"local_alias=sip:room@example.com", "remote_alias=alice@example.com"}, nil},
-		{config.LogHash,
-			[]string{"local_alias=" + digest(config.LogHash, "room@example.com"), "remote_alias=sha256:"},
+		{LogPlain, []string{"local_alias=sip:room@example.com", "remote_alias=alice@example.com"}, nil},
+		{LogHash,
+			[]string{"local_alias=" + digest(LogHash, "room@example.com"), "remote_alias=sha256:"},
 			[]string{"room@", "alice@"}},
-		{config.LogOmit, []string{"outcome=answer"}, []string{"local_alias", "remote_alias", "room", "alice"}},
+		{LogOmit, []string{"outcome=answer"}, []string{"local_alias", "remote_alias", "room", "alice"}},
 	} {
 		var logs bytes.Buffer
 		d := doorWithTable(t, tableFunc(func(_ context.Context, key string) (Row, error) {
@@ -192,7 +191,7 @@ func TestLogAliases(t *testing.T) {
 		}
 	}
 	// Every form of one alias gives one digest.
-	if a, b := digest(config.LogHash, "sip:Room@Example.com;transport=tls"), digest(config.LogHash, "Room@example.com"); a != b {
+	if a, b := digest(LogHash, "sip:Room@Example.com;transport=tls"), digest(LogHash, "Room@example.com"); a != b {
 		t.Errorf("digests differ: %s and %s", a, b)
 	}
 }

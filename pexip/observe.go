@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/logbuf"
 	"github.com/verdict-policy/verdict/pdl"
 )
@@ -70,7 +69,7 @@ type logLine struct {
 	localAlias  string
 	remoteAlias string
 	alias       string
-	aliasMode   string // config.LogPlain, LogHash or LogOmit
+	aliasMode   string // LogPlain, LogHash or LogOmit
 	err         string
 }
 
@@ -79,9 +78,9 @@ type logLine struct {
 // not at all ("").
 func (lg *logLine) shownAlias(a string) string {
 	switch lg.aliasMode {
-	case config.LogOmit:
+	case LogOmit:
 		return ""
-	case config.LogHash:
+	case LogHash:
 		if n := NormalizeAlias(a); n.User != "" {
 			a = n.String()
 		}

@@ -5,8 +5,9 @@
 // asks the pdl document configured for the request type, and maps the
 // decision and its obligations to the JSON Infinity expects, falling back
 // to Infinity's own configuration whenever no policy decides or anything
-// fails. Policies themselves are compiled by pdl; loading the
-// configuration belongs to config.
+// fails. It owns the pexip section of the configuration file (Config),
+// which it registers with package config and decodes itself; the file's
+// frame and the policy documents are config's, compiling them is pdl's.
 package pexip
 
 import (
@@ -43,7 +44,7 @@ const PathPrefix = "/policy/v1/"
 // is generous.
 const maxQueryBytes = 64 << 10
 
-// kind indexes the request types, in config.PexipRequestTypes order.
+// kind indexes the request types, in RequestTypes order.
 type kind int
 
 const (
@@ -56,7 +57,7 @@ const (
 	numKinds
 )
 
-func (k kind) String() string { return config.PexipRequestTypes[k] }
+func (k kind) String() string { return RequestTypes[k] }
 
 // Door is the Pexip front door: an http.Handler for the policy listener.
 // Create it with New; Prepare and install a configuration before serving.
@@ -90,7 +91,7 @@ type state struct {
 	fallback   [numKinds]string
 	overflow   string
 	timeout    time.Duration
-	logAliases string // config.LogPlain, LogHash or LogOmit
+	logAliases string // LogPlain, LogHash or LogOmit
 	tlsOnly    bool   // the plain listener refuses the endpoints
 	auth       *basicAuth
 	tables     []tableRef
@@ -100,7 +101,7 @@ type state struct {
 	maxResults int
 	avatars    *avatars
 	cert       *tls.Certificate
-	tlsCfg     *config.PexipTLS
+	tlsCfg     *TLSConfig
 }
 
 type docRef struct {
@@ -160,7 +161,7 @@ func (d *Door) UseStores(src StoreSource) {
 // certificate. Nothing running changes until install is called; a table
 // file that does not load fails the whole reload, so the old one stays.
 func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), error) {
-	pc := cfg.Pexip
+	pc := ConfigOf(cfg)
 	if pc == nil {
 		return func() { d.cur.Store(nil); d.setTLS(nil) }, nil
 	}
@@ -592,7 +593,7 @@ func shapeOverflow(res result, form string) {
 	if len(list) == 0 {
 		return
 	}
-	if form == config.OverflowList {
+	if form == OverflowList {
 		res["overflow_locations"] = list
 		return
 	}
@@ -660,7 +661,7 @@ func (d *Door) writeFallback(w http.ResponseWriter, st *state, k kind, lg *logLi
 	if lg.outcome == "" {
 		lg.outcome = outFallback
 	}
-	if k != participantAvatar && st.fallback[k] == config.FallbackContinue {
+	if k != participantAvatar && st.fallback[k] == FallbackContinue {
 		lg.status = http.StatusOK
 		if k == directory {
 			writeJSON(w, http.StatusOK, noEntries)

@@ -15,7 +15,7 @@ import (
 
 // loadCert reads the certificate and key named by t. They are read again
 // on every reload, and a change to either file triggers one.
-func loadCert(cfg *config.Config, t *config.PexipTLS) (*tls.Certificate, error) {
+func loadCert(cfg *config.Config, t *TLSConfig) (*tls.Certificate, error) {
 	certPEM, err := cfg.ReadData(t.CertFile)
 	if err != nil {
 		return nil, fmt.Errorf("cert_file: %w", err)

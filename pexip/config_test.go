@@ -1,6 +1,7 @@
-package config
+package pexip
 
 import (
+	"github.com/verdict-policy/verdict/config"
 	"reflect"
 	"strings"
 	"testing"
@@ -9,7 +10,7 @@ import (
 
 func TestPexipSection(t *testing.T) {
 	t.Setenv("PEXIP_TEST_PASSWORD", "x")
-	c, err := Parse("verdict.yaml", []byte(`
+	c, err := config.Parse("verdict.yaml", []byte(`
 pexip:
   base_path: /example.com/
   policy: pexip
@@ -30,21 +31,21 @@ pexip:
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := c.Pexip
-	want := &Pexip{
+	p := ConfigOf(c)
+	want := &Config{
 		BasePath: "/example.com", Policy: "pexip",
 		Policies: map[string]string{"registration": "devices"},
 		Fallback: map[string]string{"participant_properties": "continue"},
 		Overflow: "list", Timeout: 1500 * time.Millisecond, LogAliases: "hash",
-		BasicAuth: &PexipBasicAuth{Username: "infinity", PasswordEnv: "PEXIP_TEST_PASSWORD"},
-		TLS:       &PexipTLS{Listen: ":3443", CertFile: "c.pem", KeyFile: "k.pem", Only: true},
-		Tables: []PexipTable{
+		BasicAuth: &BasicAuthConfig{Username: "infinity", PasswordEnv: "PEXIP_TEST_PASSWORD"},
+		TLS:       &TLSConfig{Listen: ":3443", CertFile: "c.pem", KeyFile: "k.pem", Only: true},
+		Tables: []TableConfig{
 			{Name: "vmr", Path: "vmrs.csv", Key: "alias", Lookup: []string{"local_alias_normalized", "local_alias_user"}, Line: 13, Column: 5},
 			{Name: "device", Store: "devices", Key: "id", Lookup: []string{"alias_user"}, Line: 14, Column: 5},
 			{Name: "phonebook", Path: "phonebook.yaml", Key: "alias", Lookup: []string{"local_alias_normalized", "local_alias_user"}, Line: 15, Column: 5},
 		},
-		Directory: PexipDirectory{Table: "phonebook", IgnoreLocal: true, MaxResults: 20},
-		Avatars:   PexipAvatars{Dir: "avatars", URL: "https://photos.example.com/{alias}.jpg", Timeout: 500 * time.Millisecond, CacheEntries: 10},
+		Directory: DirectoryConfig{Table: "phonebook", IgnoreLocal: true, MaxResults: 20},
+		Avatars:   AvatarsConfig{Dir: "avatars", URL: "https://photos.example.com/{alias}.jpg", Timeout: 500 * time.Millisecond, CacheEntries: 10},
 		Line:      3, Column: 3,
 	}
 	if !reflect.DeepEqual(p, want) {
@@ -90,7 +91,7 @@ func TestPexipProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("x.yaml", []byte(tt.yaml))
+			_, err := config.Parse("x.yaml", []byte(tt.yaml))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v\nwant %q", err, tt.want)
 			}

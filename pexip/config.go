@@ -1,8 +1,7 @@
-package config
+package pexip
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,23 +10,38 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/verdict-policy/verdict/config"
 )
+
+// Key is the top-level key of the pexip section.
+const Key = "pexip"
+
+func init() {
+	config.RegisterSection(config.SectionInfo{Key: Key, Decode: decode, WatchPaths: watchPaths})
+}
+
+// ConfigOf returns the pexip section of cfg, or nil when the file has none.
+func ConfigOf(cfg *config.Config) *Config {
+	c, _ := config.Section[*Config](cfg, Key)
+	return c
+}
 
 // The request types of Pexip Infinity's external policy API, as they are
 // named in the pexip section of the configuration.
 const (
-	PexipServiceConfiguration  = "service_configuration"
-	PexipParticipantProperties = "participant_properties"
-	PexipMediaLocation         = "media_location"
-	PexipParticipantAvatar     = "participant_avatar"
-	PexipDirectoryLookup       = "directory"
-	PexipRegistration          = "registration"
+	ServiceConfigurationType  = "service_configuration"
+	ParticipantPropertiesType = "participant_properties"
+	MediaLocationType         = "media_location"
+	ParticipantAvatarType     = "participant_avatar"
+	DirectoryType             = "directory"
+	RegistrationType          = "registration"
 )
 
-// PexipRequestTypes lists every request type, in the API's order.
-var PexipRequestTypes = []string{
-	PexipServiceConfiguration, PexipParticipantProperties, PexipMediaLocation,
-	PexipParticipantAvatar, PexipDirectoryLookup, PexipRegistration,
+// RequestTypes lists every request type, in the API's order.
+var RequestTypes = []string{
+	ServiceConfigurationType, ParticipantPropertiesType, MediaLocationType,
+	ParticipantAvatarType, DirectoryType, RegistrationType,
 }
 
 // Fallback answers of the pexip section, for a request no policy decides.
@@ -59,12 +73,12 @@ const (
 	LogOmit = "omit"
 )
 
-// DefaultPexipTimeout bounds the work of one Pexip request when the
+// DefaultTimeout bounds the work of one Config request when the
 // configuration does not say; Infinity gives up after about five seconds.
-const DefaultPexipTimeout = 2 * time.Second
+const DefaultTimeout = 2 * time.Second
 
-// Pexip configures the Pexip Infinity external policy front door.
-type Pexip struct {
+// Config configures the Pexip Infinity external policy front door.
+type Config struct {
 	// BasePath is the path the policy profile's URL carries before
 	// /policy/v1, "" for none. It never ends in a slash.
 	BasePath string
@@ -86,31 +100,31 @@ type Pexip struct {
 	// LogHash or LogOmit.
 	LogAliases string
 	// BasicAuth, when set, is required on every request.
-	BasicAuth *PexipBasicAuth
+	BasicAuth *BasicAuthConfig
 	// TLS, when set, adds an HTTPS listener serving the Pexip endpoints.
-	TLS *PexipTLS
+	TLS *TLSConfig
 	// Tables are the data tables policies and templates look rows up in.
-	Tables []PexipTable
+	Tables []TableConfig
 	// Directory configures directory (phonebook) requests.
-	Directory PexipDirectory
+	Directory DirectoryConfig
 	// Avatars configures participant avatar requests.
-	Avatars PexipAvatars
+	Avatars AvatarsConfig
 
 	// Line and Column locate the section in the configuration file.
 	Line, Column int
 }
 
-// PexipBasicAuth holds the credentials Infinity's policy profile sends.
+// BasicAuthConfig holds the credentials Infinity's policy profile sends.
 // Exactly one of Password, PasswordEnv and PasswordFile is set.
-type PexipBasicAuth struct {
+type BasicAuthConfig struct {
 	Username     string
 	Password     string
 	PasswordEnv  string
 	PasswordFile string
 }
 
-// PexipTLS configures the HTTPS listener of the Pexip endpoints.
-type PexipTLS struct {
+// TLSConfig configures the HTTPS listener of the Pexip endpoints.
+type TLSConfig struct {
 	// Listen is the host:port to bind.
 	Listen string
 	// CertFile and KeyFile are PEM files, read again when they change.
@@ -121,9 +135,9 @@ type PexipTLS struct {
 	Only bool
 }
 
-// PexipTable is one data table: rows with named columns, one column the key.
+// TableConfig is one data table: rows with named columns, one column the key.
 // Its rows come from a file (Path) or from the shared store (Store).
-type PexipTable struct {
+type TableConfig struct {
 	// Name is the attribute the row is published as to policies.
 	Name string
 	// Path is a .csv, .json, .yaml or .yml file.
@@ -140,8 +154,8 @@ type PexipTable struct {
 	Line, Column int
 }
 
-// PexipDirectory configures the phonebook searched by directory requests.
-type PexipDirectory struct {
+// DirectoryConfig configures the phonebook searched by directory requests.
+type DirectoryConfig struct {
 	// Table names the table holding the entries: columns alias,
 	// description and username. Empty: directory requests fall back.
 	Table string
@@ -151,8 +165,8 @@ type PexipDirectory struct {
 	MaxResults int
 }
 
-// PexipAvatars configures where participant avatars come from.
-type PexipAvatars struct {
+// AvatarsConfig configures where participant avatars come from.
+type AvatarsConfig struct {
 	// Dir holds images named after aliases (alice@example.com.jpg, alice.png).
 	Dir string
 	// URL is a template with {alias}, {alias_user} and {alias_domain},
@@ -166,71 +180,39 @@ type PexipAvatars struct {
 	CacheEntries int
 }
 
-// DataPath resolves a path named in the configuration (a table file, an
-// avatar directory) against the configuration file's directory.
-func (c *Config) DataPath(p string) string {
-	if c.fsys != nil {
-		return path.Clean(p)
-	}
-	if filepath.IsAbs(p) {
-		return filepath.Clean(p)
-	}
-	return filepath.Join(c.dir, p)
-}
-
-// ReadData reads a file named in the configuration, from disk or, for the
-// built-in default, from the binary.
-func (c *Config) ReadData(p string) ([]byte, error) {
-	if c.fsys != nil {
-		return fs.ReadFile(c.fsys, c.DataPath(p))
-	}
-	return os.ReadFile(c.DataPath(p))
-}
-
-// DataFS returns a file system rooted at a directory named in the
-// configuration.
-func (c *Config) DataFS(p string) (fs.FS, error) {
-	if c.fsys != nil {
-		return fs.Sub(c.fsys, c.DataPath(p))
-	}
-	return os.DirFS(c.DataPath(p)), nil
-}
-
-// pexipWatchPaths lists the files of the pexip section whose change should
+// watchPaths lists the files of the pexip section whose change should
 // reload: its tables and TLS files.
-func (c *Config) pexipWatchPaths() []string {
-	if c.Pexip == nil {
-		return nil
-	}
+func watchPaths(cfg *config.Config, v any) []string {
+	p := v.(*Config)
 	var paths []string
-	for _, t := range c.Pexip.Tables {
+	for _, t := range p.Tables {
 		if t.Path != "" {
-			paths = append(paths, c.DataPath(t.Path))
+			paths = append(paths, cfg.DataPath(t.Path))
 		}
 	}
-	if t := c.Pexip.TLS; t != nil {
-		paths = append(paths, c.DataPath(t.CertFile), c.DataPath(t.KeyFile))
+	if t := p.TLS; t != nil {
+		paths = append(paths, cfg.DataPath(t.CertFile), cfg.DataPath(t.KeyFile))
 	}
 	return paths
 }
 
-func (d *Decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
-	if IsNull(n) {
-		return
+func decode(d *config.Decoder, n *config.Node, field string) any {
+	if config.IsNull(n) {
+		return nil
 	}
-	p := &Pexip{Overflow: OverflowFields, Timeout: DefaultPexipTimeout, LogAliases: LogPlain,
-		Directory: PexipDirectory{MaxResults: 100},
-		Avatars:   PexipAvatars{Timeout: time.Second, CacheEntries: 1024},
+	p := &Config{Overflow: OverflowFields, Timeout: DefaultTimeout, LogAliases: LogPlain,
+		Directory: DirectoryConfig{MaxResults: 100},
+		Avatars:   AvatarsConfig{Timeout: time.Second, CacheEntries: 1024},
 		Line:      n.Line, Column: n.Column}
-	str := func(dst *string) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
+	str := func(dst *string) func(*config.Node, string) {
+		return func(v *config.Node, f string) {
 			if s, ok := d.Str(v, f); ok {
 				*dst = s
 			}
 		}
 	}
-	d.Fields(n, field, map[string]func(*yaml.Node, string){
-		"base_path": func(v *yaml.Node, f string) {
+	d.Fields(n, field, map[string]func(*config.Node, string){
+		"base_path": func(v *config.Node, f string) {
 			s, ok := d.Str(v, f)
 			if !ok {
 				return
@@ -242,63 +224,63 @@ func (d *Decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 			p.BasePath = strings.TrimRight(path.Clean("/"+s), "/")
 		},
 		"policy": str(&p.Policy),
-		"policies": func(v *yaml.Node, f string) {
-			p.Policies = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) {
-				if strings.HasSuffix(f, "."+PexipParticipantAvatar) || strings.HasSuffix(f, "."+PexipDirectoryLookup) {
+		"policies": func(v *config.Node, f string) {
+			p.Policies = pexipPerType(d, v, f, func(v *config.Node, f string) (string, bool) {
+				if strings.HasSuffix(f, "."+ParticipantAvatarType) || strings.HasSuffix(f, "."+DirectoryType) {
 					d.Errorf(v, f, "avatar and directory requests are answered from avatars and the phonebook, not by a policy")
 					return "", false
 				}
 				return d.Str(v, f)
 			})
 		},
-		"fallback": func(v *yaml.Node, f string) {
-			p.Fallback = d.pexipPerType(v, f, func(v *yaml.Node, f string) (string, bool) {
-				if strings.HasSuffix(f, "."+PexipParticipantAvatar) {
+		"fallback": func(v *config.Node, f string) {
+			p.Fallback = pexipPerType(d, v, f, func(v *config.Node, f string) (string, bool) {
+				if strings.HasSuffix(f, "."+ParticipantAvatarType) {
 					// Without an image Infinity shows its placeholder: 404 is the only answer.
 					return d.OneOf(v, f, FallbackNotFound)
 				}
 				return d.OneOf(v, f, FallbackNotFound, FallbackContinue)
 			})
 		},
-		"overflow": func(v *yaml.Node, f string) {
+		"overflow": func(v *config.Node, f string) {
 			if s, ok := d.OneOf(v, f, OverflowFields, OverflowList); ok {
 				p.Overflow = s
 			}
 		},
-		"timeout": func(v *yaml.Node, f string) {
+		"timeout": func(v *config.Node, f string) {
 			if t, ok := d.Duration(v, f, 5*time.Second); ok {
 				p.Timeout = t
 			}
 		},
-		"log_aliases": func(v *yaml.Node, f string) {
+		"log_aliases": func(v *config.Node, f string) {
 			if s, ok := d.OneOf(v, f, LogPlain, LogHash, LogOmit); ok {
 				p.LogAliases = s
 			}
 		},
-		"basic_auth": func(v *yaml.Node, f string) { p.BasicAuth = d.pexipBasicAuth(v, f) },
-		"tls":        func(v *yaml.Node, f string) { p.TLS = d.pexipTLS(v, f) },
-		"tables":     func(v *yaml.Node, f string) { p.Tables = d.pexipTables(v, f) },
-		"directory": func(v *yaml.Node, f string) {
-			d.Fields(v, f, map[string]func(*yaml.Node, string){
+		"basic_auth": func(v *config.Node, f string) { p.BasicAuth = pexipBasicAuth(d, v, f) },
+		"tls":        func(v *config.Node, f string) { p.TLS = pexipTLS(d, v, f) },
+		"tables":     func(v *config.Node, f string) { p.Tables = pexipTables(d, v, f) },
+		"directory": func(v *config.Node, f string) {
+			d.Fields(v, f, map[string]func(*config.Node, string){
 				"table": str(&p.Directory.Table),
-				"ignore_local": func(v *yaml.Node, f string) {
+				"ignore_local": func(v *config.Node, f string) {
 					if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-						d.Errorf(v, f, "must be true or false, not %s", KindName(v))
+						d.Errorf(v, f, "must be true or false, not %s", config.KindName(v))
 						return
 					}
 					p.Directory.IgnoreLocal = v.Value == "true"
 				},
-				"max_results": func(v *yaml.Node, f string) {
+				"max_results": func(v *config.Node, f string) {
 					if n, ok := d.Count(v, f, 1, 1000); ok {
 						p.Directory.MaxResults = n
 					}
 				},
 			})
 		},
-		"avatars": func(v *yaml.Node, f string) {
-			d.Fields(v, f, map[string]func(*yaml.Node, string){
+		"avatars": func(v *config.Node, f string) {
+			d.Fields(v, f, map[string]func(*config.Node, string){
 				"dir": str(&p.Avatars.Dir),
-				"url": func(v *yaml.Node, f string) {
+				"url": func(v *config.Node, f string) {
 					s, ok := d.Str(v, f)
 					if !ok {
 						return
@@ -309,12 +291,12 @@ func (d *Decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 					}
 					p.Avatars.URL = s
 				},
-				"timeout": func(v *yaml.Node, f string) {
+				"timeout": func(v *config.Node, f string) {
 					if t, ok := d.Duration(v, f, 4*time.Second); ok {
 						p.Avatars.Timeout = t
 					}
 				},
-				"cache_entries": func(v *yaml.Node, f string) {
+				"cache_entries": func(v *config.Node, f string) {
 					if n, ok := d.Count(v, f, 0, 1<<20); ok {
 						p.Avatars.CacheEntries = n
 					}
@@ -322,19 +304,19 @@ func (d *Decoder) pexip(n *yaml.Node, field string, dst **Pexip) {
 			})
 		},
 	})
-	if p.Directory.Table != "" && !slices.ContainsFunc(p.Tables, func(t PexipTable) bool { return t.Name == p.Directory.Table }) {
-		d.Errorf(Resolve(n), Join(field, "directory.table"), "no table is named %q", p.Directory.Table)
+	if p.Directory.Table != "" && !slices.ContainsFunc(p.Tables, func(t TableConfig) bool { return t.Name == p.Directory.Table }) {
+		d.Errorf(config.Resolve(n), config.Join(field, "directory.table"), "no table is named %q", p.Directory.Table)
 	}
-	*dst = p
+	return p
 }
 
 // pexipPerType decodes a mapping from request type to a string value.
-func (d *Decoder) pexipPerType(n *yaml.Node, field string, value func(*yaml.Node, string) (string, bool)) map[string]string {
+func pexipPerType(d *config.Decoder, n *config.Node, field string, value func(*config.Node, string) (string, bool)) map[string]string {
 	out := map[string]string{}
-	d.Entries(n, field, func(key string, k, v *yaml.Node) {
-		f := Join(field, key)
-		if !slices.Contains(PexipRequestTypes, key) {
-			d.Errorf(k, f, "unknown request type: known are %s", strings.Join(PexipRequestTypes, ", "))
+	d.Entries(n, field, func(key string, k, v *config.Node) {
+		f := config.Join(field, key)
+		if !slices.Contains(RequestTypes, key) {
+			d.Errorf(k, f, "unknown request type: known are %s", strings.Join(RequestTypes, ", "))
 			return
 		}
 		if s, ok := value(v, f); ok {
@@ -344,101 +326,56 @@ func (d *Decoder) pexipPerType(n *yaml.Node, field string, value func(*yaml.Node
 	return out
 }
 
-// OneOf decodes a string that must be one of choices.
-func (d *Decoder) OneOf(n *yaml.Node, field string, choices ...string) (string, bool) {
-	s, ok := d.Str(n, field)
-	if !ok {
-		return "", false
-	}
-	if !slices.Contains(choices, s) {
-		d.Errorf(n, field, "%q is not one of %s", s, strings.Join(choices, ", "))
-		return "", false
-	}
-	return s, true
-}
-
-// Duration decodes a Go duration string, more than 0 and below limit.
-func (d *Decoder) Duration(n *yaml.Node, field string, limit time.Duration) (time.Duration, bool) {
-	s, ok := d.Str(n, field)
-	if !ok {
-		return 0, false
-	}
-	t, err := time.ParseDuration(s)
-	if err != nil {
-		d.Errorf(n, field, "must be a duration such as 500ms or 2s, not %q", s)
-		return 0, false
-	}
-	if t <= 0 || t >= limit {
-		d.Errorf(n, field, "must be more than 0 and less than %s, not %s", limit, t)
-		return 0, false
-	}
-	return t, true
-}
-
-// Count decodes a whole number in [lo, hi].
-func (d *Decoder) Count(n *yaml.Node, field string, lo, hi int) (int, bool) {
-	var v int
-	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
-		d.Errorf(n, field, "must be a whole number, not %s", KindName(n))
-		return 0, false
-	}
-	if v < lo || v > hi {
-		d.Errorf(n, field, "must be from %d to %d, not %d", lo, hi, v)
-		return 0, false
-	}
-	return v, true
-}
-
-func (d *Decoder) pexipBasicAuth(n *yaml.Node, field string) *PexipBasicAuth {
-	a := &PexipBasicAuth{}
+func pexipBasicAuth(d *config.Decoder, n *config.Node, field string) *BasicAuthConfig {
+	a := &BasicAuthConfig{}
 	var sources []string
-	secret := func(dst *string) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
+	secret := func(dst *string) func(*config.Node, string) {
+		return func(v *config.Node, f string) {
 			if s, ok := d.Str(v, f); ok {
 				*dst = s
 				sources = append(sources, f[strings.LastIndexByte(f, '.')+1:])
 			}
 		}
 	}
-	d.Fields(n, field, map[string]func(*yaml.Node, string){
-		"username":      func(v *yaml.Node, f string) { a.Username, _ = d.Str(v, f) },
+	d.Fields(n, field, map[string]func(*config.Node, string){
+		"username":      func(v *config.Node, f string) { a.Username, _ = d.Str(v, f) },
 		"password":      secret(&a.Password),
 		"password_env":  secret(&a.PasswordEnv),
 		"password_file": secret(&a.PasswordFile),
 	})
 	if a.Username == "" {
-		d.Errorf(Resolve(n), Join(field, "username"), "a username is required")
+		d.Errorf(config.Resolve(n), config.Join(field, "username"), "a username is required")
 	}
 	if len(sources) != 1 {
-		d.Errorf(Resolve(n), field, "give exactly one of password, password_env and password_file")
+		d.Errorf(config.Resolve(n), field, "give exactly one of password, password_env and password_file")
 	}
 	if a.PasswordEnv != "" {
 		if _, ok := os.LookupEnv(a.PasswordEnv); !ok {
-			d.Errorf(Resolve(n), Join(field, "password_env"), "the environment variable %s is not set", a.PasswordEnv)
+			d.Errorf(config.Resolve(n), config.Join(field, "password_env"), "the environment variable %s is not set", a.PasswordEnv)
 		}
 	}
 	return a
 }
 
-func (d *Decoder) pexipTLS(n *yaml.Node, field string) *PexipTLS {
-	t := &PexipTLS{}
-	d.Fields(n, field, map[string]func(*yaml.Node, string){
-		"listen": func(v *yaml.Node, f string) {
+func pexipTLS(d *config.Decoder, n *config.Node, field string) *TLSConfig {
+	t := &TLSConfig{}
+	d.Fields(n, field, map[string]func(*config.Node, string){
+		"listen": func(v *config.Node, f string) {
 			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
-			if err := CheckAddr(s); err != nil {
+			if err := config.CheckAddr(s); err != nil {
 				d.Errorf(v, f, "%v", err)
 				return
 			}
 			t.Listen = s
 		},
-		"cert_file": func(v *yaml.Node, f string) { t.CertFile, _ = d.Str(v, f) },
-		"key_file":  func(v *yaml.Node, f string) { t.KeyFile, _ = d.Str(v, f) },
-		"only": func(v *yaml.Node, f string) {
+		"cert_file": func(v *config.Node, f string) { t.CertFile, _ = d.Str(v, f) },
+		"key_file":  func(v *config.Node, f string) { t.KeyFile, _ = d.Str(v, f) },
+		"only": func(v *config.Node, f string) {
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-				d.Errorf(v, f, "must be true or false, not %s", KindName(v))
+				d.Errorf(v, f, "must be true or false, not %s", config.KindName(v))
 				return
 			}
 			t.Only = v.Value == "true"
@@ -446,7 +383,7 @@ func (d *Decoder) pexipTLS(n *yaml.Node, field string) *PexipTLS {
 	})
 	for _, req := range []struct{ name, val string }{{"listen", t.Listen}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
 		if req.val == "" {
-			d.Errorf(Resolve(n), Join(field, req.name), "is required")
+			d.Errorf(config.Resolve(n), config.Join(field, req.name), "is required")
 		}
 	}
 	return t
@@ -493,11 +430,11 @@ func shadowedTableName(name string) string {
 // tableExts are the file formats a table may be written in.
 var tableExts = []string{".csv", ".json", ".yaml", ".yml"}
 
-func (d *Decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
-	var tables []PexipTable
-	d.Entries(n, field, func(name string, k, v *yaml.Node) {
-		f := Join(field, name)
-		if !ValidName(name) || strings.Contains(name, ".") {
+func pexipTables(d *config.Decoder, n *config.Node, field string) []TableConfig {
+	var tables []TableConfig
+	d.Entries(n, field, func(name string, k, v *config.Node) {
+		f := config.Join(field, name)
+		if !config.ValidName(name) || strings.Contains(name, ".") {
 			d.Errorf(k, f, "bad table name %q: use letters, digits, '_' and '-'", name)
 			return
 		}
@@ -505,10 +442,10 @@ func (d *Decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
 			d.Errorf(k, f, "a table cannot be named %q: %s, which policies would see instead of the row; choose another name", name, why)
 			return
 		}
-		t := PexipTable{Name: name, Key: "alias", Line: k.Line, Column: k.Column,
+		t := TableConfig{Name: name, Key: "alias", Line: k.Line, Column: k.Column,
 			Lookup: []string{"local_alias_normalized", "local_alias_user"}}
-		d.Fields(v, f, map[string]func(*yaml.Node, string){
-			"path": func(v *yaml.Node, f string) {
+		d.Fields(v, f, map[string]func(*config.Node, string){
+			"path": func(v *config.Node, f string) {
 				s, ok := d.Str(v, f)
 				if !ok {
 					return
@@ -519,7 +456,7 @@ func (d *Decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
 				}
 				t.Path = s
 			},
-			"store": func(v *yaml.Node, f string) {
+			"store": func(v *config.Node, f string) {
 				s, ok := d.Str(v, f)
 				if ok && s == "" {
 					d.Errorf(v, f, "must name a table of the store")
@@ -527,8 +464,8 @@ func (d *Decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
 				}
 				t.Store = s
 			},
-			"key": func(v *yaml.Node, f string) { t.Key, _ = d.Str(v, f) },
-			"lookup": func(v *yaml.Node, f string) {
+			"key": func(v *config.Node, f string) { t.Key, _ = d.Str(v, f) },
+			"lookup": func(v *config.Node, f string) {
 				t.Lookup = nil
 				if v.Kind == yaml.ScalarNode {
 					if s, ok := d.Str(v, f); ok {
@@ -537,11 +474,11 @@ func (d *Decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
 					return
 				}
 				if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
-					d.Errorf(v, f, "must be an attribute name or a non-empty list of them, not %s", KindName(v))
+					d.Errorf(v, f, "must be an attribute name or a non-empty list of them, not %s", config.KindName(v))
 					return
 				}
 				for i, e := range v.Content {
-					if s, ok := d.Str(Resolve(e), fmt.Sprintf("%s[%d]", f, i)); ok {
+					if s, ok := d.Str(config.Resolve(e), fmt.Sprintf("%s[%d]", f, i)); ok {
 						t.Lookup = append(t.Lookup, s)
 					}
 				}
@@ -552,7 +489,7 @@ func (d *Decoder) pexipTables(n *yaml.Node, field string) []PexipTable {
 			return
 		}
 		if t.Key == "" {
-			d.Errorf(v, Join(f, "key"), "must name the key column")
+			d.Errorf(v, config.Join(f, "key"), "must name the key column")
 			return
 		}
 		tables = append(tables, t)
