@@ -3,8 +3,10 @@
 // and gRPC, nginx auth_request, Traefik and Caddy forward auth, AuthZEN —
 // turns its call into one normalised Request, decides it with a named pdl
 // document, and renders the decision and its header obligations back by
-// that protocol's rules. Loading the configuration and the documents is
-// left to the config package, listening to the server package.
+// that protocol's rules. It owns the authz section of the configuration
+// file (Config), which it registers with package config and decodes
+// itself; the file's frame and the documents are config's, listening is
+// the server package's.
 package authz
 
 import (
@@ -79,7 +81,7 @@ func (d *Door) Patterns() []string {
 // key that cannot be read. It logs a warning for every obligation a
 // document uses that an adapter's protocol cannot carry.
 func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), error) {
-	a := cfg.Authz
+	a := ConfigOf(cfg)
 	if a == nil {
 		return func() { d.snap.Store(nil) }, nil
 	}
@@ -94,7 +96,7 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 		maxBody:       cfg.Limits.MaxBodyBytes,
 	}
 	var errs []error
-	lookup := func(ad config.AuthzAdapter, adapter string) *pdl.Document {
+	lookup := func(ad AdapterConfig, adapter string) *pdl.Document {
 		if ad.Policy == "" {
 			return nil
 		}
@@ -124,7 +126,7 @@ func (d *Door) Prepare(cfg *config.Config, docs []config.Document) (func(), erro
 	return func() { d.snap.Store(s) }, nil
 }
 
-func newVerifier(cfg *config.Config, j *config.AuthzJWT) (*jwt.Verifier, error) {
+func newVerifier(cfg *config.Config, j *JWTConfig) (*jwt.Verifier, error) {
 	opts := []jwt.Option{jwt.WithIssuer(j.Issuer), jwt.WithAudience(j.Audience), jwt.WithLeeway(j.Leeway),
 		jwt.WithCache(tokenCacheSize)}
 	if j.PublicKey == "" {

@@ -40,8 +40,6 @@ type Config struct {
 	Store Store
 	// Policies lists the named policy documents, in file order.
 	Policies []Policy
-	// Authz configures the proxy authorizers and AuthZEN; nil when absent.
-	Authz *Authz
 	// Gateway holds the services, the global policy chain and the gateway
 	// settings (the top-level services, policy_chain and gateway keys).
 	Gateway Gateway

@@ -201,7 +201,6 @@ func (d *Decoder) config(n *yaml.Node, c *Config) {
 		"limits":           func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
 		"store":            func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
 		"policies":         func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
-		"authz":            func(v *yaml.Node, f string) { d.authz(v, f, &c.Authz) },
 		"services":         func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
 		"policy_chain":     func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
 		"gateway":          func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },

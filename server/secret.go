@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/verdict-policy/verdict/authz"
 	"github.com/verdict-policy/verdict/config"
 )
 
@@ -15,17 +16,21 @@ import (
 // the README publishes; empty if the built-in configuration has none.
 var exampleSecret = sync.OnceValue(func() string {
 	cfg, err := config.Default()
-	if err != nil || cfg.Authz == nil || cfg.Authz.JWT == nil {
+	if err != nil {
 		return ""
 	}
-	return cfg.Authz.JWT.Secret
+	if a := authz.ConfigOf(cfg); a != nil && a.JWT != nil {
+		return a.JWT.Secret
+	}
+	return ""
 })
 
 // usesExampleSecret reports whether cfg verifies bearer tokens with the
 // published example secret, given inline or through the environment.
 func usesExampleSecret(cfg *config.Config) bool {
 	ex := exampleSecret()
-	return ex != "" && cfg.Authz != nil && cfg.Authz.JWT != nil && cfg.Authz.JWT.Secret == ex
+	a := authz.ConfigOf(cfg)
+	return ex != "" && a != nil && a.JWT != nil && a.JWT.Secret == ex
 }
 
 // warnExampleSecret logs, loudly, that cfg uses the example secret.

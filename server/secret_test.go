@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/verdict-policy/verdict/authz"
 	"github.com/verdict-policy/verdict/config"
 )
 
@@ -127,7 +128,7 @@ func TestReloadToExampleSecret(t *testing.T) {
 	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "published example secret") {
 		t.Fatalf("Reload: %v, want the example secret refused", err)
 	}
-	if s.cfg.Authz.JWT.Secret == exampleSecret() {
+	if authz.ConfigOf(s.cfg).JWT.Secret == exampleSecret() {
 		t.Error("the refused configuration is running")
 	}
 }

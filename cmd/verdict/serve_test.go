@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verdict-policy/verdict/authz"
 	"github.com/verdict-policy/verdict/config"
 )
 
@@ -152,7 +153,7 @@ func testFewOpenFiles(t *testing.T, bin string) {
 // the policy listener on every interface it refuses to start.
 func testExampleSecret(t *testing.T, bin string) {
 	cfg, err := config.Default()
-	if err != nil || cfg.Authz == nil || cfg.Authz.JWT == nil || cfg.Authz.JWT.Secret == "" {
+	if err != nil || authz.ConfigOf(cfg) == nil || authz.ConfigOf(cfg).JWT == nil || authz.ConfigOf(cfg).JWT.Secret == "" {
 		t.Fatalf("the built-in configuration has no HS256 secret: %v", err)
 	}
 	dir := t.TempDir()
@@ -160,7 +161,7 @@ func testExampleSecret(t *testing.T, bin string) {
 	file := func(policy, admin string) string {
 		return writeFile(t, dir, "verdict.yaml", fmt.Sprintf(
 			"listen: {policy: %q, admin: %q}\npolicies:\n  authz: %s\nauthz:\n  policy: authz\n  jwt: {hs256_secret: %q}\n",
-			policy, admin, policies, cfg.Authz.JWT.Secret))
+			policy, admin, policies, authz.ConfigOf(cfg).JWT.Secret))
 	}
 
 	adminAddr := freePort(t)

@@ -1,6 +1,7 @@
-package config
+package authz
 
 import (
+	"github.com/verdict-policy/verdict/config"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,18 +13,18 @@ func TestAuthzSection(t *testing.T) {
 	cases := []struct {
 		name string
 		yaml string
-		want *Authz
+		want *Config
 	}{
 		{"absent", `policies: {a: a.json}`, nil},
 		{"shared policy", `
 authz:
   policy: proxy
   authzen: {policy: zen}
-`, &Authz{
-			Envoy:          AuthzAdapter{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
-			Nginx:          AuthzAdapter{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
-			Forward:        AuthzAdapter{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
-			AuthZEN:        AuthzAdapter{Policy: "zen", Field: "authz.authzen.policy", Line: 4, Column: 21},
+`, &Config{
+			Envoy:          AdapterConfig{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
+			Nginx:          AdapterConfig{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
+			Forward:        AdapterConfig{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
+			AuthZEN:        AdapterConfig{Policy: "zen", Field: "authz.authzen.policy", Line: 4, Column: 21},
 			NginxURIHeader: "X-Original-URI", NginxMethodHeader: "X-Original-Method", Line: 3, Column: 3}},
 		{"per adapter, nginx headers and jwt", `
 authz:
@@ -31,30 +32,30 @@ authz:
   envoy: {policy: edge}
   nginx: {uri_header: X-Uri, method_header: X-Method}
   jwt: {hs256_secret_env: VERDICT_TEST_AUTHZ_SECRET, issuer: me, audience: api, leeway: 30s}
-`, &Authz{
-			Envoy:          AuthzAdapter{Policy: "edge", Field: "authz.envoy.policy", Line: 4, Column: 19},
-			Nginx:          AuthzAdapter{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
-			Forward:        AuthzAdapter{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
+`, &Config{
+			Envoy:          AdapterConfig{Policy: "edge", Field: "authz.envoy.policy", Line: 4, Column: 19},
+			Nginx:          AdapterConfig{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
+			Forward:        AdapterConfig{Policy: "proxy", Field: "authz.policy", Line: 3, Column: 11},
 			NginxURIHeader: "X-Uri", NginxMethodHeader: "X-Method",
-			JWT:  &AuthzJWT{Secret: "a-secret-from-the-environment", Issuer: "me", Audience: "api", Leeway: 30 * time.Second},
+			JWT:  &JWTConfig{Secret: "a-secret-from-the-environment", Issuer: "me", Audience: "api", Leeway: 30 * time.Second},
 			Line: 3, Column: 3}},
 		{"public key", `
 authz:
   forward: {policy: fwd}
   jwt: {public_key: keys/jwt.pem}
-`, &Authz{
-			Forward:        AuthzAdapter{Policy: "fwd", Field: "authz.forward.policy", Line: 3, Column: 21},
+`, &Config{
+			Forward:        AdapterConfig{Policy: "fwd", Field: "authz.forward.policy", Line: 3, Column: 21},
 			NginxURIHeader: "X-Original-URI", NginxMethodHeader: "X-Original-Method",
-			JWT: &AuthzJWT{PublicKey: "keys/jwt.pem"}, Line: 3, Column: 3}},
+			JWT: &JWTConfig{PublicKey: "keys/jwt.pem"}, Line: 3, Column: 3}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg, err := Parse("verdict.yaml", []byte(c.yaml))
+			cfg, err := config.Parse("verdict.yaml", []byte(c.yaml))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(cfg.Authz, c.want) {
-				t.Fatalf("Authz = %+v\nwant    %+v", cfg.Authz, c.want)
+			if !reflect.DeepEqual(ConfigOf(cfg), c.want) {
+				t.Fatalf("Authz = %+v\nwant    %+v", ConfigOf(cfg), c.want)
 			}
 		})
 	}
@@ -77,7 +78,7 @@ func TestAuthzProblems(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("verdict.yaml", []byte(c.yaml))
+			_, err := config.Parse("verdict.yaml", []byte(c.yaml))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want %q", err, c.want)
 			}

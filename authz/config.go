@@ -1,14 +1,27 @@
-package config
+package authz
 
 import (
 	"os"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/verdict-policy/verdict/config"
 
 	"github.com/verdict-policy/verdict/internal/httpx"
 )
+
+// Key is the top-level key of the authz section.
+const Key = "authz"
+
+func init() {
+	config.RegisterSection(config.SectionInfo{Key: Key, Decode: decode})
+}
+
+// ConfigOf returns the authz section of cfg, or nil when the file has none.
+func ConfigOf(cfg *config.Config) *Config {
+	c, _ := config.Section[*Config](cfg, Key)
+	return c
+}
 
 // Default header names the nginx adapter reads the original request from.
 const (
@@ -16,27 +29,27 @@ const (
 	DefaultNginxMethodHeader = "X-Original-Method"
 )
 
-// Authz configures the external authorizer for proxies (Envoy ext_authz,
+// Config configures the external authorizer for proxies (Envoy ext_authz,
 // nginx auth_request, Traefik and Caddy forward auth) and the AuthZEN
-// API. A nil *Authz means the section is absent and those endpoints are off.
-type Authz struct {
+// API. A nil *Config means the section is absent and those endpoints are off.
+type Config struct {
 	// Envoy, Nginx and Forward configure the proxy adapters. Their Policy
 	// defaults to the section's policy field.
-	Envoy, Nginx, Forward AuthzAdapter
+	Envoy, Nginx, Forward AdapterConfig
 	// AuthZEN configures the AuthZEN evaluation API.
-	AuthZEN AuthzAdapter
+	AuthZEN AdapterConfig
 	// NginxURIHeader and NginxMethodHeader name the headers nginx puts the
 	// original request URI and method in.
 	NginxURIHeader, NginxMethodHeader string
 	// JWT, when set, verifies bearer tokens for the proxy adapters; the
 	// claims of an accepted token become jwt.<claim> attributes.
-	JWT *AuthzJWT
+	JWT *JWTConfig
 	// Line and Column locate the section in the configuration file.
 	Line, Column int
 }
 
-// AuthzAdapter names the document one adapter decides with.
-type AuthzAdapter struct {
+// AdapterConfig names the document one adapter decides with.
+type AdapterConfig struct {
 	// Policy is the name of a document under policies; empty turns the
 	// adapter off.
 	Policy string
@@ -46,9 +59,9 @@ type AuthzAdapter struct {
 	Line, Column int
 }
 
-// AuthzJWT configures bearer token verification. Exactly one of Secret and
+// JWTConfig configures bearer token verification. Exactly one of Secret and
 // PublicKey is set.
-type AuthzJWT struct {
+type JWTConfig struct {
 	// Secret is the HS256 key, given inline or read from an environment
 	// variable at load.
 	Secret string
@@ -61,32 +74,32 @@ type AuthzJWT struct {
 	Leeway time.Duration
 }
 
-func (d *Decoder) authz(n *yaml.Node, field string, out **Authz) {
-	n = Resolve(n)
-	if IsNull(n) {
-		return
+func decode(d *config.Decoder, n *config.Node, field string) any {
+	n = config.Resolve(n)
+	if config.IsNull(n) {
+		return nil
 	}
-	a := &Authz{
+	a := &Config{
 		NginxURIHeader:    DefaultNginxURIHeader,
 		NginxMethodHeader: DefaultNginxMethodHeader,
 		Line:              n.Line, Column: n.Column,
 	}
-	var shared AuthzAdapter
-	name := func(dst *AuthzAdapter) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
+	var shared AdapterConfig
+	name := func(dst *AdapterConfig) func(*config.Node, string) {
+		return func(v *config.Node, f string) {
 			s, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
-			if s != "" && !ValidName(s) {
+			if s != "" && !config.ValidName(s) {
 				d.Errorf(v, f, "bad document name %q: use letters, digits, '_', '.' and '-'", s)
 				return
 			}
-			*dst = AuthzAdapter{Policy: s, Field: f, Line: v.Line, Column: v.Column}
+			*dst = AdapterConfig{Policy: s, Field: f, Line: v.Line, Column: v.Column}
 		}
 	}
-	header := func(dst *string) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
+	header := func(dst *string) func(*config.Node, string) {
+		return func(v *config.Node, f string) {
 			s, ok := d.Str(v, f)
 			if !ok {
 				return
@@ -98,39 +111,39 @@ func (d *Decoder) authz(n *yaml.Node, field string, out **Authz) {
 			*dst = s
 		}
 	}
-	adapter := func(dst *AuthzAdapter, extra map[string]func(*yaml.Node, string)) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
-			known := map[string]func(*yaml.Node, string){"policy": name(dst)}
+	adapter := func(dst *AdapterConfig, extra map[string]func(*config.Node, string)) func(*config.Node, string) {
+		return func(v *config.Node, f string) {
+			known := map[string]func(*config.Node, string){"policy": name(dst)}
 			for k, fn := range extra {
 				known[k] = fn
 			}
 			d.Fields(v, f, known)
 		}
 	}
-	d.Fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*config.Node, string){
 		"policy":  name(&shared),
 		"envoy":   adapter(&a.Envoy, nil),
 		"forward": adapter(&a.Forward, nil),
 		"authzen": adapter(&a.AuthZEN, nil),
-		"nginx": adapter(&a.Nginx, map[string]func(*yaml.Node, string){
+		"nginx": adapter(&a.Nginx, map[string]func(*config.Node, string){
 			"uri_header":    header(&a.NginxURIHeader),
 			"method_header": header(&a.NginxMethodHeader),
 		}),
-		"jwt": func(v *yaml.Node, f string) { a.JWT = d.authzJWT(v, f) },
+		"jwt": func(v *config.Node, f string) { a.JWT = decodeJWT(d, v, f) },
 	})
-	for _, ad := range []*AuthzAdapter{&a.Envoy, &a.Nginx, &a.Forward} {
+	for _, ad := range []*AdapterConfig{&a.Envoy, &a.Nginx, &a.Forward} {
 		if ad.Field == "" {
 			*ad = shared
 		}
 	}
-	*out = a
+	return a
 }
 
-func (d *Decoder) authzJWT(n *yaml.Node, field string) *AuthzJWT {
-	j := &AuthzJWT{}
+func decodeJWT(d *config.Decoder, n *config.Node, field string) *JWTConfig {
+	j := &JWTConfig{}
 	var keys []string
-	d.Fields(n, field, map[string]func(*yaml.Node, string){
-		"hs256_secret": func(v *yaml.Node, f string) {
+	d.Fields(n, field, map[string]func(*config.Node, string){
+		"hs256_secret": func(v *config.Node, f string) {
 			if s, ok := d.Str(v, f); ok {
 				j.Secret = s
 				keys = append(keys, "hs256_secret")
@@ -139,7 +152,7 @@ func (d *Decoder) authzJWT(n *yaml.Node, field string) *AuthzJWT {
 				}
 			}
 		},
-		"hs256_secret_env": func(v *yaml.Node, f string) {
+		"hs256_secret_env": func(v *config.Node, f string) {
 			s, ok := d.Str(v, f)
 			if !ok {
 				return
@@ -155,15 +168,15 @@ func (d *Decoder) authzJWT(n *yaml.Node, field string) *AuthzJWT {
 				j.Secret = val
 			}
 		},
-		"public_key": func(v *yaml.Node, f string) {
+		"public_key": func(v *config.Node, f string) {
 			if s, ok := d.Str(v, f); ok {
 				j.PublicKey = s
 				keys = append(keys, "public_key")
 			}
 		},
-		"issuer":   func(v *yaml.Node, f string) { j.Issuer, _ = d.Str(v, f) },
-		"audience": func(v *yaml.Node, f string) { j.Audience, _ = d.Str(v, f) },
-		"leeway": func(v *yaml.Node, f string) {
+		"issuer":   func(v *config.Node, f string) { j.Issuer, _ = d.Str(v, f) },
+		"audience": func(v *config.Node, f string) { j.Audience, _ = d.Str(v, f) },
+		"leeway": func(v *config.Node, f string) {
 			s, ok := d.Str(v, f)
 			if !ok {
 				return
@@ -178,9 +191,9 @@ func (d *Decoder) authzJWT(n *yaml.Node, field string) *AuthzJWT {
 	})
 	switch {
 	case len(keys) == 0:
-		d.Errorf(Resolve(n), field, "give one key: hs256_secret, hs256_secret_env or public_key")
+		d.Errorf(config.Resolve(n), field, "give one key: hs256_secret, hs256_secret_env or public_key")
 	case len(keys) > 1:
-		d.Errorf(Resolve(n), field, "give one key, not %s", strings.Join(keys, " and "))
+		d.Errorf(config.Resolve(n), field, "give one key, not %s", strings.Join(keys, " and "))
 	}
 	return j
 }
