@@ -43,8 +43,6 @@ type Config struct {
 	// Gateway holds the services, the global policy chain and the gateway
 	// settings (the top-level services, policy_chain and gateway keys).
 	Gateway Gateway
-	// PolicyLoadPath says where custom Lua chain policies are found.
-	PolicyLoadPath PolicyLoadPath
 
 	// File is the configuration file as it was named to Load or Parse.
 	File string
@@ -287,14 +285,9 @@ func (c *Config) WatchPaths() []string {
 	for _, p := range c.Policies {
 		paths = append(paths, c.PolicyPath(p))
 	}
-	paths = append(paths, c.policyFileWatchPaths()...)
 	for _, key := range SectionKeys() {
-		v, ok := c.sections[key]
-		if !ok {
-			continue
-		}
 		if s, _ := registeredSection(key); s.WatchPaths != nil {
-			paths = append(paths, s.WatchPaths(c, v)...)
+			paths = append(paths, s.WatchPaths(c, c.sections[key])...)
 		}
 	}
 	return paths

@@ -197,15 +197,14 @@ func (d *Decoder) config(n *yaml.Node, c *Config) {
 	}
 	ignore := func(*yaml.Node, string) {}
 	known := map[string]func(*yaml.Node, string){
-		"listen":           func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
-		"limits":           func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
-		"store":            func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
-		"policies":         func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
-		"services":         func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
-		"policy_chain":     func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
-		"gateway":          func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },
-		"policy_load_path": func(v *yaml.Node, f string) { d.policyLoadPath(v, f, &c.PolicyLoadPath) },
-		"oidc":             func(v *yaml.Node, f string) { d.List(v, f, func(int, *yaml.Node, string) {}) },
+		"listen":       func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
+		"limits":       func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
+		"store":        func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
+		"policies":     func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
+		"services":     func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
+		"policy_chain": func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
+		"gateway":      func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },
+		"oidc":         func(v *yaml.Node, f string) { d.List(v, f, func(int, *yaml.Node, string) {}) },
 		"strict": func(v *yaml.Node, f string) {
 			strict, ok := d.Bool(v, f)
 			if ok && !strict && !apicast {

@@ -34,7 +34,9 @@ type SectionInfo struct {
 	// configuration. It runs only for a section the file holds.
 	Validate func(d *Decoder, c *Config, v any)
 	// WatchPaths, when set, lists the files and directories of the
-	// section whose change should reload the configuration.
+	// section whose change should reload the configuration. It is asked
+	// whether or not the file holds the section (v is then nil), since
+	// what it watches may come from elsewhere too (the environment).
 	WatchPaths func(c *Config, v any) []string
 }
 

@@ -32,6 +32,9 @@ func init() {
 			}
 		},
 		WatchPaths: func(c *Config, v any) []string {
+			if v == nil {
+				return nil
+			}
 			if f := v.(*testSection).File; f != "" {
 				return []string{c.DataPath(f)}
 			}

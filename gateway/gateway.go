@@ -244,8 +244,8 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 	st := &state{exact: map[string]*service{}, settings: gw, unknown: g.metrics.forService("")}
 
 	resolve := g.resolve
-	if dirs := cfg.PolicyDirs(); resolve == nil && len(dirs) > 0 {
-		lp := cfg.PolicyLoadPath
+	if dirs := script.Dirs(cfg); resolve == nil && len(dirs) > 0 {
+		lp := script.LoadPathOf(cfg)
 		resolve = script.Resolver(dirs, script.Options{Budget: lp.Budget, Instructions: int64(lp.Instructions),
 			MaxBytes: lp.MaxBytes, PoolSize: lp.PoolSize, Logger: g.logger})
 	}

@@ -183,7 +183,10 @@ type AvatarsConfig struct {
 // watchPaths lists the files of the pexip section whose change should
 // reload: its tables and TLS files.
 func watchPaths(cfg *config.Config, v any) []string {
-	p := v.(*Config)
+	p, _ := v.(*Config)
+	if p == nil {
+		return nil
+	}
 	var paths []string
 	for _, t := range p.Tables {
 		if t.Path != "" {

@@ -3,8 +3,10 @@
 // and apicast-policy.json. It owns finding and compiling those folders,
 // the sandbox the code runs in (a confined require, no file system, no
 // network, a time budget per phase call), the apicast.policy module, the
-// ngx subset and cjson. Chains, phases and the request context belong to
-// package chain; manifests and their schemas to package manifest.
+// ngx subset and cjson, and the policy_load_path section of the
+// configuration file (LoadPath), which it registers with package config.
+// Chains, phases and the request context belong to package chain;
+// manifests and their schemas to package manifest.
 package script
 
 import (

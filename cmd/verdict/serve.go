@@ -13,6 +13,7 @@ import (
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/gctune"
 	"github.com/verdict-policy/verdict/internal/logbuf"
+	"github.com/verdict-policy/verdict/script"
 	"github.com/verdict-policy/verdict/server"
 )
 
@@ -22,13 +23,13 @@ func runServe(e env, args []string) int {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log `format`: text or json")
 	flush := fs.Duration("log-flush", defaultLogFlush, "longest `time` an info or debug log line waits in the buffer before it is written; 0 writes every line at once")
-	loadPath := fs.String("policy-load-path", "", "`directories` of custom Lua policies, separated by ':'; replaces policy_load_path and $"+config.PolicyLoadPathEnv)
+	loadPath := fs.String("policy-load-path", "", "`directories` of custom Lua policies, separated by ':'; replaces policy_load_path and $"+script.LoadPathEnv)
 	if code := parseFlags(e, fs, args); code >= 0 {
 		return code
 	}
 	if *loadPath != "" {
 		// Through the environment, so that every reload sees it too.
-		if err := os.Setenv(config.PolicyLoadPathEnv, *loadPath); err != nil {
+		if err := os.Setenv(script.LoadPathEnv, *loadPath); err != nil {
 			fmt.Fprintf(e.stderr, "verdict serve: %v\n", err)
 			return exitUsage
 		}

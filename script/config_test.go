@@ -1,7 +1,8 @@
-package config
+package script
 
 import (
 	"errors"
+	"github.com/verdict-policy/verdict/config"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,33 +12,33 @@ import (
 )
 
 func TestPolicyLoadPath(t *testing.T) {
-	t.Setenv(PolicyLoadPathEnv, "")
+	t.Setenv(LoadPathEnv, "")
 	tests := []struct {
 		name, data string
-		want       PolicyLoadPath
+		want       LoadPath
 		dirs       []string
 	}{
 		{"list", "policy_load_path: [policies, /opt/p]\n",
-			PolicyLoadPath{Paths: []string{"policies", "/opt/p"}, Line: 1, Column: 19},
+			LoadPath{Paths: []string{"policies", "/opt/p"}, Line: 1, Column: 19},
 			[]string{"/etc/verdict/policies", "/opt/p"}},
 		{"colon string", "policy_load_path: \"a:b::/c\"\n",
-			PolicyLoadPath{Paths: []string{"a", "b", "/c"}, Line: 1, Column: 19},
+			LoadPath{Paths: []string{"a", "b", "/c"}, Line: 1, Column: 19},
 			[]string{"/etc/verdict/a", "/etc/verdict/b", "/c"}},
 		{"mapping", "policy_load_path:\n  paths: [p]\n  budget: 30ms\n  instructions: 5000\n  max_bytes: 4096\n  pool_size: 8\n",
-			PolicyLoadPath{Paths: []string{"p"}, Budget: 30 * time.Millisecond, Instructions: 5000, MaxBytes: 4096, PoolSize: 8, Line: 2, Column: 3},
+			LoadPath{Paths: []string{"p"}, Budget: 30 * time.Millisecond, Instructions: 5000, MaxBytes: 4096, PoolSize: 8, Line: 2, Column: 3},
 			[]string{"/etc/verdict/p"}},
-		{"absent", "", PolicyLoadPath{}, []string{}},
+		{"absent", "", LoadPath{}, []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse("/etc/verdict/verdict.yaml", []byte(tt.data))
+			c, err := config.Parse("/etc/verdict/verdict.yaml", []byte(tt.data))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(c.PolicyLoadPath, tt.want) {
-				t.Errorf("got %+v, want %+v", c.PolicyLoadPath, tt.want)
+			if !reflect.DeepEqual(LoadPathOf(c), tt.want) {
+				t.Errorf("got %+v, want %+v", LoadPathOf(c), tt.want)
 			}
-			if got := c.PolicyDirs(); len(got) != len(tt.dirs) || len(got) > 0 && !reflect.DeepEqual(got, tt.dirs) {
+			if got := Dirs(c); len(got) != len(tt.dirs) || len(got) > 0 && !reflect.DeepEqual(got, tt.dirs) {
 				t.Errorf("dirs = %v, want %v", got, tt.dirs)
 			}
 		})
@@ -45,16 +46,16 @@ func TestPolicyLoadPath(t *testing.T) {
 }
 
 func TestPolicyDirsFromFileAndEnv(t *testing.T) {
-	c, err := Parse(filepath.FromSlash("/etc/verdict/verdict.yaml"), []byte("policy_load_path: [policies, /opt/p]\n"))
+	c, err := config.Parse(filepath.FromSlash("/etc/verdict/verdict.yaml"), []byte("policy_load_path: [policies, /opt/p]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(PolicyLoadPathEnv, "/x:rel")
-	if got := c.PolicyDirs(); !reflect.DeepEqual(got, []string{"/x", "rel"}) {
+	t.Setenv(LoadPathEnv, "/x:rel")
+	if got := Dirs(c); !reflect.DeepEqual(got, []string{"/x", "rel"}) {
 		t.Errorf("from the environment: %v", got)
 	}
-	t.Setenv(PolicyLoadPathEnv, "")
-	if got := c.PolicyDirs(); !reflect.DeepEqual(got, []string{"/etc/verdict/policies", "/opt/p"}) {
+	t.Setenv(LoadPathEnv, "")
+	if got := Dirs(c); !reflect.DeepEqual(got, []string{"/etc/verdict/policies", "/opt/p"}) {
 		t.Errorf("from the file: %v", got)
 	}
 }
@@ -73,12 +74,12 @@ func TestPolicyLoadPathProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("v.yaml", []byte(tt.data))
-			var ps Problems
+			_, err := config.Parse("v.yaml", []byte(tt.data))
+			var ps config.Problems
 			if !errors.As(err, &ps) || len(ps) != 1 {
 				t.Fatalf("problems = %v", err)
 			}
-			var p Problem
+			var p config.Problem
 			if !errors.As(ps[0], &p) || p.Field != tt.field || p.Line != 1 || !strings.Contains(p.Message, tt.want) {
 				t.Errorf("problem %+v, want field %s and %q", p, tt.field, tt.want)
 			}
@@ -98,8 +99,8 @@ func TestWatchPathsIncludePolicyFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Setenv(PolicyLoadPathEnv, "")
-	c, err := Parse(filepath.Join(dir, "verdict.yaml"), []byte("policy_load_path: [policies]\n"))
+	t.Setenv(LoadPathEnv, "")
+	c, err := config.Parse(filepath.Join(dir, "verdict.yaml"), []byte("policy_load_path: [policies]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

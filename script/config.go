@@ -1,4 +1,4 @@
-package config
+package script
 
 import (
 	"io/fs"
@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/verdict-policy/verdict/config"
 )
 
-// PolicyLoadPathEnv names the environment variable that replaces the
+// LoadPathEnv names the environment variable that replaces the
 // configuration's policy_load_path: directories separated by ':'.
-const PolicyLoadPathEnv = "VERDICT_POLICY_LOAD_PATH"
+const LoadPathEnv = "VERDICT_POLICY_LOAD_PATH"
 
-// PolicyLoadPath says where custom (Lua) chain policies are found and how
+// LoadPath says where custom (Lua) chain policies are found and how
 // they run. It is policy_load_path in the file, either a list of
 // directories, a string of directories separated by ':', or a mapping:
 //
@@ -25,7 +27,7 @@ const PolicyLoadPathEnv = "VERDICT_POLICY_LOAD_PATH"
 //	  instructions: 1000000  # Lua instructions one phase call may run
 //	  max_bytes: 1048576  # largest string the library builds for a script
 //	  pool_size: 256      # idle Lua states kept in reserve per policy instance
-type PolicyLoadPath struct {
+type LoadPath struct {
 	// Paths lists the directories as written, each holding NAME/VERSION
 	// folders.
 	Paths []string
@@ -45,23 +47,38 @@ type PolicyLoadPath struct {
 	Line, Column int
 }
 
-// PolicyDirs returns the directories custom policies are loaded from, in
+// LoadPathKey is the top-level key of the load path section.
+const LoadPathKey = "policy_load_path"
+
+func init() {
+	config.RegisterSection(config.SectionInfo{Key: LoadPathKey, Decode: decodeLoadPath, WatchPaths: watchPaths})
+}
+
+// LoadPathOf returns the policy_load_path section of cfg; its zero value
+// when the file has none.
+func LoadPathOf(cfg *config.Config) LoadPath {
+	lp, _ := config.Section[*LoadPath](cfg, LoadPathKey)
+	if lp == nil {
+		return LoadPath{}
+	}
+	return *lp
+}
+
+// Dirs returns the directories custom policies are loaded from, in
 // order: those of VERDICT_POLICY_LOAD_PATH when it is not empty (relative to
 // the working directory), else those of the file, resolved against the
 // file's directory.
-func (c *Config) PolicyDirs() []string {
-	if env := os.Getenv(PolicyLoadPathEnv); env != "" {
+func Dirs(cfg *config.Config) []string {
+	if env := os.Getenv(LoadPathEnv); env != "" {
 		return splitPaths(env)
 	}
-	if c.fsys != nil {
+	if cfg.Embedded {
 		return nil // the built-in configuration names none
 	}
-	out := make([]string, 0, len(c.PolicyLoadPath.Paths))
-	for _, p := range c.PolicyLoadPath.Paths {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(c.dir, p)
-		}
-		out = append(out, filepath.Clean(p))
+	paths := LoadPathOf(cfg).Paths
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		out = append(out, cfg.DataPath(p))
 	}
 	return out
 }
@@ -78,9 +95,9 @@ func splitPaths(s string) []string {
 	return out
 }
 
-func (d *Decoder) policyLoadPath(n *yaml.Node, field string, lp *PolicyLoadPath) {
-	lp.Line, lp.Column = n.Line, n.Column
-	paths := func(v *yaml.Node, f string) {
+func decodeLoadPath(d *config.Decoder, n *config.Node, field string) any {
+	lp := &LoadPath{Line: n.Line, Column: n.Column}
+	paths := func(v *config.Node, f string) {
 		switch {
 		case v.Kind == yaml.ScalarNode && v.Tag == "!!str":
 			lp.Paths = splitPaths(v.Value)
@@ -89,21 +106,21 @@ func (d *Decoder) policyLoadPath(n *yaml.Node, field string, lp *PolicyLoadPath)
 			}
 		case v.Kind == yaml.SequenceNode:
 			for i, e := range v.Content {
-				s, ok := d.Str(Resolve(e), Join(f, strconv.Itoa(i)))
+				s, ok := d.Str(config.Resolve(e), config.Join(f, strconv.Itoa(i)))
 				if !ok {
 					continue
 				}
 				if strings.TrimSpace(s) == "" {
-					d.Errorf(e, Join(f, strconv.Itoa(i)), "an empty directory name")
+					d.Errorf(e, config.Join(f, strconv.Itoa(i)), "an empty directory name")
 					continue
 				}
 				lp.Paths = append(lp.Paths, s)
 			}
 		default:
-			d.Errorf(v, f, "must be a list of directories, or a string of them separated by ':', not %s", KindName(v))
+			d.Errorf(v, f, "must be a list of directories, or a string of them separated by ':', not %s", config.KindName(v))
 		}
 	}
-	positive := func(v *yaml.Node, f string, dst *int) {
+	positive := func(v *config.Node, f string, dst *int) {
 		var x int
 		if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || v.Decode(&x) != nil || x <= 0 {
 			d.Errorf(v, f, "must be a whole number above 0, not %s", describe(v))
@@ -113,11 +130,11 @@ func (d *Decoder) policyLoadPath(n *yaml.Node, field string, lp *PolicyLoadPath)
 	}
 	if n.Kind != yaml.MappingNode {
 		paths(n, field)
-		return
+		return lp
 	}
-	d.Fields(n, field, map[string]func(*yaml.Node, string){
+	d.Fields(n, field, map[string]func(*config.Node, string){
 		"paths": paths,
-		"budget": func(v *yaml.Node, f string) {
+		"budget": func(v *config.Node, f string) {
 			s, ok := d.Str(v, f)
 			if !ok {
 				return
@@ -133,28 +150,30 @@ func (d *Decoder) policyLoadPath(n *yaml.Node, field string, lp *PolicyLoadPath)
 			}
 			lp.Budget = dur
 		},
-		"instructions": func(v *yaml.Node, f string) { positive(v, f, &lp.Instructions) },
-		"max_bytes":    func(v *yaml.Node, f string) { positive(v, f, &lp.MaxBytes) },
-		"pool_size":    func(v *yaml.Node, f string) { positive(v, f, &lp.PoolSize) },
+		"instructions": func(v *config.Node, f string) { positive(v, f, &lp.Instructions) },
+		"max_bytes":    func(v *config.Node, f string) { positive(v, f, &lp.MaxBytes) },
+		"pool_size":    func(v *config.Node, f string) { positive(v, f, &lp.PoolSize) },
 	})
+	return lp
 }
 
-func describe(v *yaml.Node) string {
+func describe(v *config.Node) string {
 	if v.Kind == yaml.ScalarNode {
 		return strconv.Quote(v.Value)
 	}
-	return KindName(v)
+	return config.KindName(v)
 }
 
 // maxWatchedPolicyFiles bounds how many custom policy files are watched.
 const maxWatchedPolicyFiles = 10000
 
-// policyFileWatchPaths lists the files of the custom policies on the load
-// path (Lua sources and manifests, at any depth), so that editing one
-// reloads the configuration.
-func (c *Config) policyFileWatchPaths() []string {
+// watchPaths lists the files of the custom policies on the load path (Lua
+// sources and manifests, at any depth), so that editing one reloads the
+// configuration. It is asked whether or not the file has the section: the
+// load path may come from the environment alone.
+func watchPaths(cfg *config.Config, _ any) []string {
 	var out []string
-	for _, dir := range c.PolicyDirs() {
+	for _, dir := range Dirs(cfg) {
 		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || len(out) >= maxWatchedPolicyFiles {
 				return filepath.SkipDir
