@@ -26,11 +26,21 @@ type frontDoor interface {
 	Prepare(cfg *config.Config, docs []config.Document) (install func(), err error)
 }
 
+// dryRunner is a door that can be prepared without binding or starting
+// anything of its own (the Pexip door's TLS listener).
+type dryRunner interface {
+	SetDryRun()
+}
+
 // doorDeps is what a front door may need from the process.
 type doorDeps struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
 	stores   *sharedStores // the shared store of each store configuration
+	// check builds the doors for a check of the configuration: each runs
+	// dry, and the gateway, whose chains verdict check builds itself, is
+	// left out.
+	check bool
 }
 
 // newDoors creates the front doors of the policy listener. Each front door
@@ -48,8 +58,17 @@ func newDoors(deps doorDeps) ([]frontDoor, error) {
 	}
 	doors = append(doors, px)
 	doors = append(doors, authz.New(deps.logger, deps.registry))
-	doors = append(doors, newGatewayDoor(deps))
+	if !deps.check {
+		doors = append(doors, newGatewayDoor(deps))
+	}
 	doors = append(doors, rt)
+	if deps.check {
+		for _, d := range doors {
+			if dr, ok := d.(dryRunner); ok {
+				dr.SetDryRun()
+			}
+		}
+	}
 	return doors, nil
 }
 
@@ -88,19 +107,10 @@ func Check(cfg *config.Config, docs []config.Document) error {
 		return err
 	}
 	defer func() { _ = stores.close() }()
-	deps := doorDeps{logger: slog.New(slog.DiscardHandler), registry: reg, stores: stores}
-	all, err := newDoors(deps)
+	deps := doorDeps{logger: slog.New(slog.DiscardHandler), registry: reg, stores: stores, check: true}
+	doors, err := newDoors(deps)
 	if err != nil {
 		return err
-	}
-	doors := all[:0]
-	for _, d := range all {
-		if _, gw := d.(*gatewayDoor); !gw {
-			doors = append(doors, d)
-		}
-		if p, ok := d.(*pexip.Door); ok {
-			p.SetDryRun()
-		}
 	}
 	_, err = prepareDoors(doors, cfg, docs)
 	for _, d := range doors {
