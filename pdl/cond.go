@@ -16,12 +16,19 @@ type expr func(s *state, v any) bool
 
 func never(*state) bool { return false }
 
-// allOf is the conjunction of cs; nil entries are true.
-func allOf(cs []cond) cond {
-	live := cs[:0:0]
-	for _, c := range cs {
-		if c != nil {
-			live = append(live, c)
+// test is a compiled test of either kind: a condition, or an expression
+// over one attribute's value. A nil test is always true. The language
+// combines both kinds the same way (anyOf, allOf, not, arrays and
+// objects), so that logic is written once, over test, in logic below.
+type test interface{ cond | expr }
+
+// allOf is the conjunction of ts; nil entries are true, so an empty or
+// all-nil list is nil. every builds the conjunction of two or more.
+func allOf[F test](ts []F, every func([]F) F) F {
+	live := ts[:0:0]
+	for _, t := range ts {
+		if t != nil {
+			live = append(live, t)
 		}
 	}
 	switch len(live) {
@@ -29,12 +36,34 @@ func allOf(cs []cond) cond {
 		return nil
 	case 1:
 		return live[0]
-	case 2:
-		a, b := live[0], live[1]
+	}
+	return every(live)
+}
+
+// anyOf is the disjunction of ts; a nil entry makes it true (nil), and an
+// empty list is never. some builds the disjunction of two or more.
+func anyOf[F test](ts []F, never F, some func([]F) F) F {
+	if len(ts) == 0 {
+		return never
+	}
+	for _, t := range ts {
+		if t == nil {
+			return nil
+		}
+	}
+	if len(ts) == 1 {
+		return ts[0]
+	}
+	return some(ts)
+}
+
+func everyCond(cs []cond) cond {
+	if len(cs) == 2 {
+		a, b := cs[0], cs[1]
 		return func(s *state) bool { return a(s) && b(s) }
 	}
 	return func(s *state) bool {
-		for _, c := range live {
+		for _, c := range cs {
 			if !c(s) {
 				return false
 			}
@@ -43,20 +72,7 @@ func allOf(cs []cond) cond {
 	}
 }
 
-// anyOf is the disjunction of cs; a nil entry makes it true, and an empty
-// list is false.
-func anyOf(cs []cond) cond {
-	if len(cs) == 0 {
-		return never
-	}
-	for _, c := range cs {
-		if c == nil {
-			return nil
-		}
-	}
-	if len(cs) == 1 {
-		return cs[0]
-	}
+func someCond(cs []cond) cond {
 	return func(s *state) bool {
 		for _, c := range cs {
 			if c(s) {
@@ -76,21 +92,9 @@ func notCond(c cond) cond {
 
 func neverExpr(*state, any) bool { return false }
 
-func allOfExpr(es []expr) expr {
-	live := es[:0:0]
-	for _, e := range es {
-		if e != nil {
-			live = append(live, e)
-		}
-	}
-	switch len(live) {
-	case 0:
-		return nil
-	case 1:
-		return live[0]
-	}
+func everyExpr(es []expr) expr {
 	return func(s *state, v any) bool {
-		for _, e := range live {
+		for _, e := range es {
 			if !e(s, v) {
 				return false
 			}
@@ -99,18 +103,7 @@ func allOfExpr(es []expr) expr {
 	}
 }
 
-func anyOfExpr(es []expr) expr {
-	if len(es) == 0 {
-		return neverExpr
-	}
-	for _, e := range es {
-		if e == nil {
-			return nil
-		}
-	}
-	if len(es) == 1 {
-		return es[0]
-	}
+func someExpr(es []expr) expr {
 	return func(s *state, v any) bool {
 		for _, e := range es {
 			if e(s, v) {
@@ -126,6 +119,66 @@ func notExpr(e expr) expr {
 		return neverExpr
 	}
 	return func(s *state, v any) bool { return !e(s, v) }
+}
+
+// algebra is what logic needs to know of one kind of test.
+type algebra[F test] struct {
+	// what names the kind in problems: "conditions" or "expressions".
+	what        string
+	never       F
+	every, some func([]F) F
+	not         func(F) F
+	// notJunction is the problem of a value that is neither an object
+	// nor an array.
+	notJunction string
+}
+
+// logic compiles the logical structure shared by conditions and
+// expressions: an array is any of its elements, an object all of its
+// entries, anyOf and allOf take an array, not negates; every other key
+// is a leaf of the kind.
+func logic[F test](c *compiler, n *node, path string, slot int, a *algebra[F]) F {
+	switch n.kind {
+	case kArray:
+		if len(n.items) == 0 {
+			return nil
+		}
+		ts := make([]F, len(n.items))
+		for i, it := range n.items {
+			ts[i] = logic(c, it, fmt.Sprintf("%s[%d]", path, i), slot, a)
+		}
+		return anyOf(ts, a.never, a.some)
+	case kObject:
+		ts := make([]F, 0, len(n.keys))
+		for i, k := range n.keys {
+			v, p := n.items[i], join(path, k)
+			switch k {
+			case "anyOf", "allOf":
+				if v.kind != kArray {
+					c.errorf(v, p, "%s takes an array of %s, found %s", k, a.what, v.kind)
+					continue
+				}
+				sub := make([]F, len(v.items))
+				for j, it := range v.items {
+					sub[j] = logic(c, it, fmt.Sprintf("%s[%d]", p, j), slot, a)
+				}
+				if k == "anyOf" {
+					ts = append(ts, anyOf(sub, a.never, a.some))
+				} else {
+					ts = append(ts, allOf(sub, a.every))
+				}
+			case "not":
+				ts = append(ts, a.not(logic(c, v, p, slot, a)))
+			default:
+				if t, ok := leaf[F](c, n, i, p, slot); ok {
+					ts = append(ts, t)
+				}
+			}
+		}
+		return allOf(ts, a.every)
+	}
+	c.errorf(n, path, a.notJunction, n.kind)
+	return nil
 }
 
 // operators lists every comparison operator of the language.
@@ -146,51 +199,15 @@ func (c *compiler) attrName(key string) string {
 	return key
 }
 
+// conditions is the algebra of conditions: a leaf is an attribute test.
+var conditions = &algebra[cond]{
+	what: "conditions", never: never, every: everyCond, some: someCond, not: notCond,
+	notJunction: "a condition must be an object (all of) or an array (any of), found %s",
+}
+
 // condition compiles a target or condition.
 func (c *compiler) condition(n *node, path string) cond {
-	switch n.kind {
-	case kArray:
-		if len(n.items) == 0 {
-			return nil
-		}
-		cs := make([]cond, len(n.items))
-		for i, it := range n.items {
-			cs[i] = c.condition(it, fmt.Sprintf("%s[%d]", path, i))
-		}
-		return anyOf(cs)
-	case kObject:
-		cs := make([]cond, 0, len(n.keys))
-		for i, k := range n.keys {
-			v, p := n.items[i], join(path, k)
-			switch k {
-			case "anyOf", "allOf":
-				if v.kind != kArray {
-					c.errorf(v, p, "%s takes an array of conditions, found %s", k, v.kind)
-					continue
-				}
-				sub := make([]cond, len(v.items))
-				for j, it := range v.items {
-					sub[j] = c.condition(it, fmt.Sprintf("%s[%d]", p, j))
-				}
-				if k == "anyOf" {
-					cs = append(cs, anyOf(sub))
-				} else {
-					cs = append(cs, allOf(sub))
-				}
-			case "not":
-				cs = append(cs, notCond(c.condition(v, p)))
-			default:
-				if operators[k] {
-					c.keyError(n, i, p, "operator %q needs an attribute: write {\"<attribute>\": {%q: ...}}", k, k)
-					continue
-				}
-				cs = append(cs, c.attribute(n, i, p))
-			}
-		}
-		return allOf(cs)
-	}
-	c.errorf(n, path, "a condition must be an object (all of) or an array (any of), found %s", n.kind)
-	return nil
+	return logic(c, n, path, -1, conditions)
 }
 
 // attribute compiles the test of key i of object n on one attribute.
@@ -212,49 +229,39 @@ func (c *compiler) attribute(n *node, i int, path string) cond {
 	return func(s *state) bool { return e(s, s.get(slot)) }
 }
 
-// expression compiles the right-hand side of an attribute test.
-func (c *compiler) expression(n *node, path string, slot int) expr {
-	switch n.kind {
-	case kArray:
-		if len(n.items) == 0 {
-			return nil
+// expressions is the algebra of expressions: a leaf is an operator.
+var expressions = &algebra[expr]{
+	what: "expressions", never: neverExpr, every: everyExpr, some: someExpr, not: notExpr,
+	notJunction: "an attribute takes an object of operator to parameter, e.g. {\"equals\": ...}, found %s",
+}
+
+// leaf compiles key i of object n, which is none of anyOf, allOf and not:
+// for a condition, a test of the attribute it names; for an expression
+// over the attribute in slot, an operator. ok is false when it reported a
+// problem. It is called directly rather than through the algebra, so that
+// the compiler does not escape to the heap.
+func leaf[F test](c *compiler, n *node, i int, p string, slot int) (t F, ok bool) {
+	k := n.keys[i]
+	switch any(t).(type) {
+	case cond:
+		if operators[k] {
+			c.keyError(n, i, p, "operator %q needs an attribute: write {\"<attribute>\": {%q: ...}}", k, k)
+			return t, false
 		}
-		es := make([]expr, len(n.items))
-		for i, it := range n.items {
-			es[i] = c.expression(it, fmt.Sprintf("%s[%d]", path, i), slot)
+		return any(c.attribute(n, i, p)).(F), true
+	default:
+		if !operators[k] {
+			c.keyError(n, i, p, "unknown operator %q (known: equals, moreThan, lessThan, atLeast, atMost, in, contains, between, like, exists, matches, startsWith, endsWith, inCIDR, and anyOf, allOf, not)", k)
+			return t, false
 		}
-		return anyOfExpr(es)
-	case kObject:
-		es := make([]expr, 0, len(n.keys))
-		for i, k := range n.keys {
-			v, p := n.items[i], join(path, k)
-			switch {
-			case k == "anyOf" || k == "allOf":
-				if v.kind != kArray {
-					c.errorf(v, p, "%s takes an array of expressions, found %s", k, v.kind)
-					continue
-				}
-				sub := make([]expr, len(v.items))
-				for j, it := range v.items {
-					sub[j] = c.expression(it, fmt.Sprintf("%s[%d]", p, j), slot)
-				}
-				if k == "anyOf" {
-					es = append(es, anyOfExpr(sub))
-				} else {
-					es = append(es, allOfExpr(sub))
-				}
-			case k == "not":
-				es = append(es, notExpr(c.expression(v, p, slot)))
-			case operators[k]:
-				es = append(es, c.operator(k, v, p, slot))
-			default:
-				c.keyError(n, i, p, "unknown operator %q (known: equals, moreThan, lessThan, atLeast, atMost, in, contains, between, like, exists, matches, startsWith, endsWith, inCIDR, and anyOf, allOf, not)", k)
-			}
-		}
-		return allOfExpr(es)
+		return any(c.operator(k, n.items[i], p, slot)).(F), true
 	}
-	c.errorf(n, path, "an attribute takes an object of operator to parameter, e.g. {\"equals\": ...}, found %s", n.kind)
-	return nil
+}
+
+// expression compiles the right-hand side of a test of the attribute in
+// slot.
+func (c *compiler) expression(n *node, path string, slot int) expr {
+	return logic(c, n, path, slot, expressions)
 }
 
 // operand is a parameter: a literal, or a reference to another attribute.
@@ -493,7 +500,7 @@ func (c *compiler) operator(op string, n *node, path string, slot int) expr {
 	for i, t := range tests {
 		es[i] = c.traced(t, op, params[i], path, slot)
 	}
-	return anyOfExpr(es)
+	return anyOf(es, neverExpr, someExpr)
 }
 
 // traced wraps a test so that it records a compare step when explaining.
