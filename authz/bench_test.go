@@ -42,7 +42,7 @@ func BenchmarkDecision(b *testing.B) {
 			for b.Loop() {
 				req := Request{Method: c.method, Path: "/orders", Host: "shop.example.com", Scheme: "http", Header: hdr, verifier: s.verifier}
 				dec := s.nginx.Decide(&req)
-				_ = o.fromDecision(&dec)
+				_ = o.Read(&dec)
 			}
 		})
 	}

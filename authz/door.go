@@ -202,7 +202,7 @@ func (d *Door) configured(w http.ResponseWriter, r *http.Request, ok bool, adapt
 func (d *Door) decide(doc *pdl.Document, req pdl.Attributes, o *Outcome, ad adapter) {
 	adapter := adapterNames[ad]
 	dec := doc.Decide(req)
-	if err := o.fromDecision(&dec); err != nil {
+	if err := o.Read(&dec); err != nil {
 		d.logger.Warn("authz: bad obligation; denying", "adapter", adapter, "path", dec.Path, "error", err.Error())
 	}
 	if dec.Effect == pdl.Indeterminate {

@@ -103,10 +103,10 @@ func (g grpcAuthorization) Check(ctx context.Context, in *authv3.CheckRequest) (
 		denied.Headers = append(denied.Headers, headerOption(f, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
 	}
 	if o.Location != "" {
-		denied.Headers = append(denied.Headers, headerOption(Field{"location", o.Location}, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+		denied.Headers = append(denied.Headers, headerOption(Field{Name: "location", Value: o.Location}, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
 	}
 	if o.Body != "" && o.JSONBody {
-		denied.Headers = append(denied.Headers, headerOption(Field{"content-type", "application/json"}, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+		denied.Headers = append(denied.Headers, headerOption(Field{Name: "content-type", Value: "application/json"}, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
 	}
 	rc := code.Code_PERMISSION_DENIED
 	if st == 401 {

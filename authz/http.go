@@ -28,7 +28,7 @@ func (d *Door) getCall(s *snapshot) *call {
 
 func (d *Door) putCall(c *call) {
 	c.req = Request{}
-	c.out.reset()
+	c.out.Reset()
 	d.calls.Put(c)
 }
 

@@ -6,17 +6,24 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/verdict-policy/verdict/internal/httpx"
+	"github.com/verdict-policy/verdict/internal/outcome"
 	"github.com/verdict-policy/verdict/jwt"
 )
 
 // Request is the original request a proxy asks about, normalised from
-// whichever protocol carried it. It implements pdl.Attributes:
+// whichever protocol carried it. It implements pdl.Attributes with the
+// request vocabulary it shares with the gateway's authorize policy, so
+// that one document serves both:
 //
 //	method, scheme, host, path   the request line, as the client sent it
+//	uri                          path and query, as in the request line
 //	query                        the raw query string
 //	query.NAME                   the first value of a query parameter
-//	header.NAME                  the first value of a header (any case)
-//	header                       every header, lower-case name to first value
+//	args                         every query parameter, name to first value
+//	header.NAME                  a header (any case); several lines are
+//	                             joined with ", "
+//	header (or headers)          every header, lower-case name to value
 //	client_ip                    the client's address
 //	body                         the body, when the proxy sent it
 //	jwt.CLAIM, jwt               the claims of a bearer token that the
@@ -55,6 +62,20 @@ func (r *Request) Attribute(name string) (any, error) {
 		return r.Path, nil
 	case "query":
 		return r.RawQuery, nil
+	case "uri":
+		if r.RawQuery == "" {
+			return r.Path, nil
+		}
+		return r.Path + "?" + r.RawQuery, nil
+	case "args":
+		q := r.queryValues()
+		m := make(map[string]any, len(q))
+		for k, vs := range q {
+			if len(vs) > 0 {
+				m[k] = vs[0]
+			}
+		}
+		return m, nil
 	case "client_ip":
 		return nonEmpty(r.ClientIP), nil
 	case "body":
@@ -62,7 +83,7 @@ func (r *Request) Attribute(name string) (any, error) {
 			return nil, nil
 		}
 		return string(r.Body), nil
-	case "header":
+	case "header", "headers":
 		return r.headerMap(), nil
 	case "jwt":
 		if c := r.jwtClaims(); c != nil {
@@ -78,17 +99,22 @@ func (r *Request) Attribute(name string) (any, error) {
 	case "header":
 		return nonEmpty(r.header(rest)), nil
 	case "query":
-		if !r.parsed {
-			r.query, _ = url.ParseQuery(r.RawQuery)
-			r.parsed = true
-		}
-		if vs := r.query[rest]; len(vs) > 0 {
+		if vs := r.queryValues()[rest]; len(vs) > 0 {
 			return vs[0], nil
 		}
 	case "jwt":
 		return claim(r.jwtClaims(), rest), nil
 	}
 	return nil, nil
+}
+
+// queryValues parses the query once.
+func (r *Request) queryValues() url.Values {
+	if !r.parsed {
+		r.query, _ = url.ParseQuery(r.RawQuery)
+		r.parsed = true
+	}
+	return r.query
 }
 
 func nonEmpty(s string) any {
@@ -98,21 +124,14 @@ func nonEmpty(s string) any {
 	return s
 }
 
-// header returns the first value of the named header, matching the name
-// without regard to case and without allocating.
+// header returns the value of the named header, matching the name without
+// regard to case; several lines are joined with ", ".
 func (r *Request) header(name string) string {
 	if r.GRPCHeader != nil {
 		return r.GRPCHeader[strings.ToLower(name)]
 	}
-	if vs, ok := r.Header[name]; ok && len(vs) > 0 {
-		return vs[0]
-	}
-	for k, vs := range r.Header {
-		if len(vs) > 0 && strings.EqualFold(k, name) {
-			return vs[0]
-		}
-	}
-	return ""
+	v, _ := httpx.HeaderValue(r.Header, name)
+	return v
 }
 
 func (r *Request) headerMap() map[string]any {
@@ -123,13 +142,7 @@ func (r *Request) headerMap() map[string]any {
 		}
 		return m
 	}
-	m := make(map[string]any, len(r.Header))
-	for k, vs := range r.Header {
-		if len(vs) > 0 {
-			m[strings.ToLower(k)] = vs[0]
-		}
-	}
-	return m
+	return httpx.HeaderObject(r.Header)
 }
 
 // jwtClaims verifies the bearer token once and returns its claims, or nil
@@ -207,3 +220,10 @@ func clientIP(h http.Header, remoteAddr string) string {
 	}
 	return remoteAddr
 }
+
+// Outcome is a decision turned into what a proxy can do with it; each
+// adapter renders it by its protocol's rules.
+type Outcome = outcome.Outcome
+
+// Field is one header name and value of an Outcome.
+type Field = outcome.Field

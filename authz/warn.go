@@ -9,19 +9,20 @@ import (
 
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/examples"
+	"github.com/verdict-policy/verdict/internal/outcome"
 )
 
 // uncarried says, per adapter, which obligations its protocol cannot
 // carry, and what to do instead.
 var uncarried = map[string]map[string]string{
 	"nginx": {
-		oblRemoveRequestHeader: `nginx keeps the client's headers; clear them with proxy_set_header NAME ""`,
-		oblRedirect:            "nginx turns a 302 from auth_request into 500; redirect with error_page 401 in nginx",
-		oblDenyBody:            "nginx answers a denial with its own error page",
-		oblSetResponseHeader:   "nginx passes only WWW-Authenticate, and only with a 401",
+		outcome.RemoveRequestHeader: `nginx keeps the client's headers; clear them with proxy_set_header NAME ""`,
+		outcome.Redirect:            "nginx turns a 302 from auth_request into 500; redirect with error_page 401 in nginx",
+		outcome.DenyBody:            "nginx answers a denial with its own error page",
+		outcome.SetResponseHeader:   "nginx passes only WWW-Authenticate, and only with a 401",
 	},
 	"forward": {
-		oblRemoveRequestHeader: "forward auth replaces only the headers listed in authResponseHeaders / copy_headers",
+		outcome.RemoveRequestHeader: "forward auth replaces only the headers listed in authResponseHeaders / copy_headers",
 	},
 }
 
@@ -62,8 +63,8 @@ func (d *Door) warnUncarried(cfg *config.Config, doc config.Document, adapter st
 		}
 	}
 	if adapter == "nginx" {
-		for _, v := range used[oblDenyStatus] {
-			if n, err := status(v); err == nil && n != 401 && n != 403 {
+		for _, v := range used[outcome.DenyStatus] {
+			if n, err := outcome.ParseStatus(v); err == nil && n != 401 && n != 403 {
 				d.logger.Warn("authz: denyStatus becomes 403 for nginx", "adapter", adapter,
 					"document", doc.Name, "status", n, "why", "nginx turns any status but 401 and 403 into 500")
 			}

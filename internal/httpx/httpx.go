@@ -101,3 +101,43 @@ func RemoveConnectionNamed(h http.Header) {
 		}
 	}
 }
+
+// HeaderValue returns the value of the field name in h, matched without
+// regard to case, with several field lines joined by ", " as RFC 9110
+// (5.3) combines them; ok is false when h has no such field. It allocates
+// only to join several lines.
+func HeaderValue(h http.Header, name string) (value string, ok bool) {
+	vs, ok := h[name]
+	if !ok {
+		for k, v := range h {
+			if strings.EqualFold(k, name) {
+				vs, ok = v, true
+				break
+			}
+		}
+	}
+	switch {
+	case !ok || len(vs) == 0:
+		return "", false
+	case len(vs) == 1:
+		return vs[0], true
+	}
+	return strings.Join(vs, ", "), true
+}
+
+// HeaderObject returns every field of h as one object, lower-case name to
+// value (several lines joined by ", "), for templates and policies that
+// read the headers whole.
+func HeaderObject(h http.Header) map[string]any {
+	m := make(map[string]any, len(h))
+	for k, vs := range h {
+		switch len(vs) {
+		case 0:
+		case 1:
+			m[strings.ToLower(k)] = vs[0]
+		default:
+			m[strings.ToLower(k)] = strings.Join(vs, ", ")
+		}
+	}
+	return m
+}

@@ -96,3 +96,29 @@ func TestRemoveConnectionNamed(t *testing.T) {
 	}
 	RemoveConnectionNamed(http.Header{}) // no Connection header: nothing to do
 }
+
+func TestHeaderValue(t *testing.T) {
+	h := http.Header{"X-Role": {"reader"}, "Accept": {"a/b", "c/d"}, "X-Empty": {}}
+	cases := []struct {
+		name, want string
+		ok         bool
+	}{
+		{"X-Role", "reader", true},
+		{"x-role", "reader", true},
+		{"ACCEPT", "a/b, c/d", true},
+		{"X-Empty", "", false},
+		{"X-Missing", "", false},
+	}
+	for _, c := range cases {
+		if got, ok := HeaderValue(h, c.name); got != c.want || ok != c.ok {
+			t.Errorf("HeaderValue(%q) = %q, %v; want %q, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { HeaderValue(h, "x-role") }); n != 0 {
+		t.Errorf("HeaderValue of one line allocates %v times", n)
+	}
+	obj := HeaderObject(h)
+	if len(obj) != 2 || obj["x-role"] != "reader" || obj["accept"] != "a/b, c/d" {
+		t.Errorf("HeaderObject = %v", obj)
+	}
+}

@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/internal/httpx"
+	"github.com/verdict-policy/verdict/internal/outcome"
 	"github.com/verdict-policy/verdict/pdl"
 	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
@@ -24,10 +24,15 @@ var manifestJSON []byte
 // Name is the policy's name in a chain.
 const Name = "authorize"
 
-// The obligations the policy carries out. Their parameters map header
-// names to values.
+// The obligations the policy carries out are those of package
+// internal/outcome, spelled as the authz front door spells them, so that
+// one document serves both: setRequestHeader, appendRequestHeader,
+// removeRequestHeader, setResponseHeader, denyStatus, denyBody and
+// redirect. The earlier spellings below are still read.
 const (
-	SetRequestHeaders  = "set_request_headers"
+	// SetRequestHeaders is the earlier spelling of setRequestHeader.
+	SetRequestHeaders = "set_request_headers"
+	// SetResponseHeaders is the earlier spelling of setResponseHeader.
 	SetResponseHeaders = "set_response_headers"
 )
 
@@ -82,50 +87,77 @@ func New(raw json.RawMessage, env chain.Env) (chain.Policy, error) {
 
 // responseHeaders are the response headers a decision asked for, kept
 // for header_filter.
-type responseHeaders []header
+type responseHeaders []outcome.Field
 
-type header struct{ name, value string }
+// decision is the per-request work of Access, pooled: the attributes the
+// document reads and the outcome the decision turns into.
+type decision struct {
+	attrs Attributes
+	out   outcome.Outcome
+}
 
-var attrPool = sync.Pool{New: func() any { return new(Attributes) }}
+var decisionPool = sync.Pool{New: func() any { return new(decision) }}
 
 // Access decides the request.
 func (p *Policy) Access(c *chain.Context) error {
-	a := attrPool.Get().(*Attributes)
-	a.c = c
-	d := p.doc.Decide(a)
-	a.c = nil
-	attrPool.Put(a)
+	w := decisionPool.Get().(*decision)
+	defer decisionPool.Put(w)
+	w.attrs.c = c
+	d := p.doc.Decide(&w.attrs)
+	w.attrs.c = nil
 
-	allowed := d.Effect == pdl.Permit || (d.Effect == pdl.NotApplicable && p.permitNA)
-	var resp responseHeaders
-	for _, o := range d.Obligations {
-		switch o.Name {
-		case SetRequestHeaders:
-			if allowed {
-				eachHeader(o.Params, func(name, value string) { c.Request.Header.Set(name, value) })
-			}
-		case SetResponseHeaders:
-			eachHeader(o.Params, func(name, value string) { resp = append(resp, header{name, value}) })
-		default:
-			if allowed {
+	o := &w.out
+	err := o.Read(&d)
+	allowed := err == nil && (d.Effect == pdl.Permit || (d.Effect == pdl.NotApplicable && p.permitNA))
+	if err != nil {
+		c.Logger.Warn("refusing a request whose decision has a malformed obligation", "error", err, "path", d.Path)
+	}
+	if allowed {
+		for _, ob := range d.Obligations {
+			if !outcome.Known(ob.Name) {
 				// An obligation the gateway cannot carry out: refusing is
 				// the only safe reading of the decision.
 				c.Logger.Warn("refusing a permit with an obligation the authorize policy cannot carry out",
-					"obligation", o.Name, "path", d.Path)
+					"obligation", ob.Name, "path", d.Path)
 				allowed = false
+				break
 			}
 		}
-	}
-	if len(resp) > 0 {
-		c.SetPrivate(p, resp)
 	}
 	if d.Effect == pdl.Indeterminate {
 		c.Logger.Warn("authorization indeterminate; refusing", "error", d.Error, "path", d.Path)
 	}
-	if !allowed {
-		c.Response.Header.Set("Content-Type", p.contentType)
-		c.Exit(p.status, p.body)
+	if len(o.SetResponse) > 0 {
+		c.SetPrivate(p, append(responseHeaders(nil), o.SetResponse...))
 	}
+	if allowed {
+		h := c.Request.Header
+		for _, f := range o.RemoveRequest {
+			h.Del(f)
+		}
+		for _, f := range o.SetRequest {
+			h.Set(f.Name, f.Value)
+		}
+		for _, f := range o.AppendRequest {
+			h.Add(f.Name, f.Value)
+		}
+		return nil
+	}
+	status, body, contentType := p.status, p.body, p.contentType
+	if o.StatusGiven() {
+		status = o.Status
+	}
+	if o.BodyGiven() {
+		body = o.Body
+		if o.JSONBody {
+			contentType = "application/json"
+		}
+	}
+	if o.Location != "" {
+		c.Response.Header.Set("Location", o.Location)
+	}
+	c.Response.Header.Set("Content-Type", contentType)
+	c.Exit(status, body)
 	return nil
 }
 
@@ -133,49 +165,27 @@ func (p *Policy) Access(c *chain.Context) error {
 func (p *Policy) HeaderFilter(c *chain.Context) error {
 	if hs, ok := c.Private(p).(responseHeaders); ok {
 		for _, h := range hs {
-			c.Response.Header.Set(h.name, h.value)
+			c.Response.Header.Set(h.Name, h.Value)
 		}
 	}
 	return nil
 }
 
-// eachHeader calls f for every header of an obligation's parameters: an
-// object of names to values (strings, numbers or booleans).
-func eachHeader(params any, f func(name, value string)) {
-	m, ok := params.(map[string]any)
-	if !ok {
-		return
-	}
-	for k, v := range m {
-		if s, ok := scalarString(v); ok && httpx.ValidFieldName(k) && httpx.ValidFieldValue(s) {
-			f(k, s)
-		}
-	}
-}
-
-func scalarString(v any) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), true
-	case int:
-		return strconv.Itoa(v), true
-	case int64:
-		return strconv.FormatInt(v, 10), true
-	case bool:
-		return strconv.FormatBool(v), true
-	}
-	return "", false
-}
-
-// Attributes presents a request to a pdl document. The names:
+// Attributes presents a request to a pdl document, with the request
+// vocabulary the authz front door shares, so that one document serves
+// both:
 //
-//	method, path, host, scheme, uri, query, client_ip, service_id
-//	header.NAME (any case; several values joined with ", ")
+//	method, path, host, scheme, uri, query, client_ip
+//	header.NAME (any case; several lines joined with ", ")
 //	query.NAME (the first value)
 //	header (or headers) and args: every header (lower-case names) and
 //	every query argument as an object, for templates
+//	jwt.CLAIM and jwt: the claims the jwt policy verified earlier in the
+//	chain (a value it leaves in the context)
+//
+// and the gateway's own:
+//
+//	service_id
 //	original.method, original.path, original.host, original.uri
 //	anything else: a value an earlier policy set in the context (a dotted
 //	name reaches into nested maps)
@@ -217,11 +227,7 @@ func (a *Attributes) Attribute(name string) (any, error) {
 		return c.Original.URI, nil
 	case "header", "headers":
 		// The whole set, for templates: {{ header.x-api-key }}.
-		m := make(map[string]any, len(r.Header))
-		for k, vs := range r.Header {
-			m[strings.ToLower(k)] = strings.Join(vs, ", ")
-		}
-		return m, nil
+		return httpx.HeaderObject(r.Header), nil
 	case "args":
 		q := r.URL.Query()
 		m := make(map[string]any, len(q))
@@ -233,14 +239,10 @@ func (a *Attributes) Attribute(name string) (any, error) {
 		return m, nil
 	}
 	if h, ok := strings.CutPrefix(name, "header."); ok {
-		vs := r.Header.Values(h)
-		switch len(vs) {
-		case 0:
-			return nil, nil
-		case 1:
-			return vs[0], nil
+		if v, ok := httpx.HeaderValue(r.Header, h); ok {
+			return v, nil
 		}
-		return strings.Join(vs, ", "), nil
+		return nil, nil
 	}
 	if q, ok := strings.CutPrefix(name, "query."); ok {
 		vs, ok := r.URL.Query()[q]

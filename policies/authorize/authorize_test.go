@@ -1,6 +1,8 @@
 package authorize_test
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +46,50 @@ const document = `
   effect: permit
   obligations:
     launch_rockets: {count: 3}
+- id: authz-spelling
+  target: {path: {equals: /shared}}
+  condition: {header.x-role: {equals: "reader, writer"}}
+  effect: permit
+  obligations:
+    setRequestHeader: {X-User: "{{ header.x-user }}"}
+    appendRequestHeader: {X-Tag: shared}
+    removeRequestHeader: [X-Secret]
+    setResponseHeader: {X-Decided-By: shared}
+- id: authz-denial
+  target: {path: {equals: /shared}}
+  condition: {not: {header.x-role: {exists: true}}}
+  effect: deny
+  obligations:
+    denyStatus: 401
+    denyBody: {error: who are you}
+    setResponseHeader: {WWW-Authenticate: Bearer}
+- id: authz-redirect
+  target: {path: {equals: /login}}
+  effect: deny
+  obligations:
+    redirect: https://login.example/
+- id: malformed
+  target: {path: {equals: /malformed}}
+  effect: permit
+  obligations:
+    setRequestHeader: {"X Bad": v}
 `
+
+// do sends r without following redirects: a redirect is an answer here.
+func do(t *testing.T, r *http.Request) gatewaytest.Result {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gatewaytest.Result{Status: res.StatusCode, Header: res.Header, Body: string(body)}
+}
 
 func TestAuthorize(t *testing.T) {
 	up := gatewaytest.StartUpstream(t, nil)
@@ -73,6 +118,15 @@ func TestAuthorize(t *testing.T) {
 			status: 403, body: "Forbidden\n"},
 		{name: "an obligation it cannot carry out refuses", config: "{policy: books}", method: "GET", target: "/odd",
 			status: 403, body: "Forbidden\n"},
+		{name: "the authz obligations on a permit", config: "{policy: books}", method: "GET", target: "/shared",
+			header: map[string]string{"X-Role": "reader", "X-User": "ann", "X-Tag": "client", "X-Secret": "s"}, status: 200, body: "upstream: GET /shared",
+			respHeader: map[string]string{"X-Decided-By": "shared"}, upHeader: map[string]string{"X-User": "ann", "X-Tag": "client, shared", "X-Secret": ""}},
+		{name: "the authz obligations on a denial", config: "{policy: books}", method: "GET", target: "/shared",
+			status: 401, body: `{"error":"who are you"}`, respHeader: map[string]string{"Content-Type": "application/json", "Www-Authenticate": "Bearer"}},
+		{name: "a redirect", config: "{policy: books}", method: "GET", target: "/login",
+			status: 302, body: "Forbidden\n", respHeader: map[string]string{"Location": "https://login.example/"}},
+		{name: "a malformed obligation refuses", config: "{policy: books}", method: "GET", target: "/malformed",
+			status: 403, body: "Forbidden\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,7 +153,10 @@ services:
 			for k, v := range tt.header {
 				r.Header.Set(k, v)
 			}
-			res := gw.Do(t, r)
+			if tt.header["X-Role"] != "" {
+				r.Header.Add("X-Role", "writer") // two lines, read as one joined value
+			}
+			res := do(t, r)
 			if res.Status != tt.status || res.Body != tt.body {
 				t.Fatalf("got %d %q, want %d %q", res.Status, res.Body, tt.status, tt.body)
 			}
@@ -116,7 +173,7 @@ services:
 			}
 			got := up.Last(t)
 			for k, v := range tt.upHeader {
-				if g := got.Header.Get(k); g != v {
+				if g := strings.Join(got.Header.Values(k), ", "); g != v {
 					t.Errorf("upstream %s = %q, want %q", k, g, v)
 				}
 			}

@@ -1,4 +1,12 @@
-package authz
+// Package outcome turns a pdl decision into what an HTTP enforcement point
+// does with it: allow, with header changes on the request sent upstream
+// and on the response, or deny with a status, headers, a body or a
+// redirect. It owns the one spelling of those header obligations
+// (setRequestHeader, appendRequestHeader, removeRequestHeader,
+// setResponseHeader, denyStatus, denyBody, redirect) shared by the authz
+// front door and the gateway's authorize policy, so that one document
+// serves both. Rendering an Outcome by a protocol's rules is left to them.
+package outcome
 
 import (
 	"encoding/json"
@@ -11,17 +19,47 @@ import (
 	"github.com/verdict-policy/verdict/pdl"
 )
 
-// The obligations the proxy adapters act on. Any other obligation name is
-// left alone, so one document can serve other front doors too.
+// The obligations an Outcome carries out. Any other obligation name is
+// left alone by Read (Known tells them apart), so one document can serve
+// other front doors too.
 const (
-	oblSetRequestHeader    = "setRequestHeader"
-	oblAppendRequestHeader = "appendRequestHeader"
-	oblRemoveRequestHeader = "removeRequestHeader"
-	oblSetResponseHeader   = "setResponseHeader"
-	oblDenyStatus          = "denyStatus"
-	oblDenyBody            = "denyBody"
-	oblRedirect            = "redirect"
+	SetRequestHeader    = "setRequestHeader"
+	AppendRequestHeader = "appendRequestHeader"
+	RemoveRequestHeader = "removeRequestHeader"
+	SetResponseHeader   = "setResponseHeader"
+	DenyStatus          = "denyStatus"
+	DenyBody            = "denyBody"
+	Redirect            = "redirect"
 )
+
+// Names lists the obligations an Outcome carries out.
+var Names = []string{SetRequestHeader, AppendRequestHeader, RemoveRequestHeader, SetResponseHeader, DenyStatus, DenyBody, Redirect}
+
+// aliases are the earlier spellings of the gateway's authorize policy,
+// still read: set_request_headers and set_response_headers.
+var aliases = map[string]string{
+	"set_request_headers":  SetRequestHeader,
+	"set_response_headers": SetResponseHeader,
+}
+
+// Canonical returns the obligation name that name spells: itself, or the
+// current name of an earlier spelling.
+func Canonical(name string) string {
+	if c, ok := aliases[name]; ok {
+		return c
+	}
+	return name
+}
+
+// Known reports whether name (or an earlier spelling of it) is an
+// obligation an Outcome carries out.
+func Known(name string) bool {
+	switch Canonical(name) {
+	case SetRequestHeader, AppendRequestHeader, RemoveRequestHeader, SetResponseHeader, DenyStatus, DenyBody, Redirect:
+		return true
+	}
+	return false
+}
 
 // Field is one header name and value.
 type Field struct{ Name, Value string }
@@ -52,7 +90,15 @@ type Outcome struct {
 	statusSet, bodySet bool
 }
 
-func (o *Outcome) reset() {
+// StatusGiven reports whether the decision chose the deny status
+// (denyStatus, or redirect's 302), rather than Status holding the default.
+func (o *Outcome) StatusGiven() bool { return o.statusSet }
+
+// BodyGiven reports whether the decision chose the deny body (denyBody).
+func (o *Outcome) BodyGiven() bool { return o.bodySet }
+
+// Reset empties o for reuse, keeping its slices' storage.
+func (o *Outcome) Reset() {
 	*o = Outcome{
 		SetRequest:    o.SetRequest[:0],
 		AppendRequest: o.AppendRequest[:0],
@@ -61,11 +107,11 @@ func (o *Outcome) reset() {
 	}
 }
 
-// fromDecision fills o from dec. Only permit allows: not_applicable and
+// Read fills o from dec. Only permit allows: not_applicable and
 // indeterminate deny. Obligations with parameters of the wrong shape are
 // reported as an error and the request is denied.
-func (o *Outcome) fromDecision(dec *pdl.Decision) error {
-	o.reset()
+func (o *Outcome) Read(dec *pdl.Decision) error {
+	o.Reset()
 	o.Effect, o.Path = dec.Effect, dec.Path
 	o.Allow = dec.Effect == pdl.Permit
 	o.Status = 403
@@ -88,21 +134,21 @@ func (o *Outcome) fromDecision(dec *pdl.Decision) error {
 
 func (o *Outcome) apply(ob *pdl.Obligation) error {
 	var err error
-	switch ob.Name {
-	case oblSetRequestHeader:
+	switch Canonical(ob.Name) {
+	case SetRequestHeader:
 		o.SetRequest, err = fields(o.SetRequest, ob.Params)
-	case oblAppendRequestHeader:
+	case AppendRequestHeader:
 		o.AppendRequest, err = fields(o.AppendRequest, ob.Params)
-	case oblSetResponseHeader:
+	case SetResponseHeader:
 		o.SetResponse, err = fields(o.SetResponse, ob.Params)
-	case oblRemoveRequestHeader:
+	case RemoveRequestHeader:
 		o.RemoveRequest, err = names(o.RemoveRequest, ob.Params)
-	case oblDenyStatus:
+	case DenyStatus:
 		var n int
-		if n, err = status(ob.Params); err == nil && !o.statusSet {
+		if n, err = ParseStatus(ob.Params); err == nil && !o.statusSet {
 			o.Status, o.statusSet = n, true
 		}
-	case oblDenyBody:
+	case DenyBody:
 		if o.bodySet {
 			return nil
 		}
@@ -118,7 +164,7 @@ func (o *Outcome) apply(ob *pdl.Obligation) error {
 		default:
 			err = fmt.Errorf("parameter must be a string or a JSON object, not %T", p)
 		}
-	case oblRedirect:
+	case Redirect:
 		s, ok := ob.Params.(string)
 		if !ok || s == "" {
 			return fmt.Errorf("parameter must be a URL string, not %T", ob.Params)
@@ -204,8 +250,9 @@ func text(v any) (string, error) {
 	return strings.TrimSpace(s), nil
 }
 
-// status reads a denyStatus parameter: a whole number from 200 to 599.
-func status(v any) (int, error) {
+// ParseStatus reads a denyStatus parameter: a whole number from 200 to
+// 599, as a number or a string.
+func ParseStatus(v any) (int, error) {
 	var f float64
 	switch x := v.(type) {
 	case float64:
