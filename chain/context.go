@@ -21,8 +21,8 @@ type Context struct {
 	ClientIP string
 	// ServiceID names the service the request was routed to, empty when none.
 	ServiceID string
-	// Service is the gateway's description of that service.
-	Service any
+	// Service describes that service; nil when none.
+	Service *Service
 	// Upstream is where a proxying content producer sends the request.
 	Upstream *Upstream
 	// UpstreamTimeouts, when a field is set, overrides the upstream's and the

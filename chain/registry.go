@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/verdict-policy/verdict/pdl"
+	"github.com/verdict-policy/verdict/store"
 )
 
 // Env is what a policy may use when it is built: the process's services
@@ -19,9 +20,8 @@ type Env struct {
 	// ServiceID is the service whose chain is being built; empty for the
 	// global chain.
 	ServiceID string
-	// Service describes that service as the gateway's configuration does
-	// (a *config.Service); nil for the global chain.
-	Service any
+	// Service describes that service; nil for the global chain.
+	Service *Service
 	// Document returns a compiled policy document by name.
 	Document func(name string) (*pdl.Document, bool)
 	// Dir is the directory of the configuration file: relative file paths
@@ -32,9 +32,10 @@ type Env struct {
 	// policies on a load path; it is consulted when the registry has no
 	// factory for a name and version. Nil means builtin policies only.
 	Resolve func(name, version string) (Factory, bool)
-	// Extra carries values for policies that need more (a shared store, a
-	// Lua load path); keys are documented by those policies.
-	Extra map[string]any
+	// Store is the process's shared store (counters, tables), as the
+	// configuration's store section selects it; nil when the program
+	// gives none, and a policy that needs one keeps its own in memory.
+	Store store.Store
 }
 
 // Factory builds one kind of policy.

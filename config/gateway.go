@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/internal/httpx"
 )
 
@@ -103,31 +104,10 @@ type Service struct {
 }
 
 // ErrorReply is a configured error answer.
-type ErrorReply struct {
-	Status      int
-	Body        string
-	ContentType string
-}
+type ErrorReply = chain.ErrorReply
 
 // MappingRule is an APIcast mapping rule.
-type MappingRule struct {
-	// HTTPMethod is an upper-case method or ANY.
-	HTTPMethod string
-	// Pattern is the path pattern: {name} matches one path segment, a
-	// trailing $ asks for an exact match, otherwise it matches a prefix.
-	Pattern string
-	// QueryParameters must be present in the request's query; a value that
-	// is not a {placeholder} must be equal.
-	QueryParameters map[string]string
-	// MetricSystemName and Delta are the usage the rule counts.
-	MetricSystemName string
-	Delta            int
-	// Last stops matching after this rule when it matches.
-	Last bool
-	// Field and Line locate the rule.
-	Field string
-	Line  int
-}
+type MappingRule = chain.MappingRule
 
 // ChainEntry is one policy of a configured chain, APIcast's
 // {"name", "version", "configuration"}, with its position.

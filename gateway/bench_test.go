@@ -101,7 +101,7 @@ func BenchmarkChain(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				c := chain.AcquireContext(r, "127.0.0.1", svc.logger, svc.chain.Exports())
-				c.ServiceID, c.Service = svc.id, svc.cfg
+				c.ServiceID, c.Service = svc.id, svc.view
 				ch := svc.chain
 				ch.Rewrite(c)
 				ch.Access(c)

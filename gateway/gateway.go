@@ -38,16 +38,11 @@ type Options struct {
 	// Resolve finds policies that are not builtin (custom Lua policies);
 	// nil means builtin policies only.
 	Resolve func(name, version string) (chain.Factory, bool)
-	// Extra is handed to every policy as chain.Env.Extra.
-	Extra map[string]any
 	// Store, when set, returns the shared store of a configuration's
-	// store settings; policies find it in chain.Env.Extra under
-	// StoreKey. It is called on every load.
+	// store settings; policies find it in chain.Env.Store. It is called on
+	// every load.
 	Store func(config.Store) (store.Store, error)
 }
-
-// StoreKey is the chain.Env.Extra key of the shared store.
-const StoreKey = "store"
 
 // Gateway serves the gateway listener. Create it with New, give it a
 // configuration with Prepare and the returned install function, and serve
@@ -58,7 +53,6 @@ type Gateway struct {
 	logger     *slog.Logger
 	metrics    *metrics
 	resolve    func(name, version string) (chain.Factory, bool)
-	extra      map[string]any
 	store      func(config.Store) (store.Store, error)
 	transports *transports
 
@@ -80,7 +74,7 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{logger: logger, metrics: m, resolve: opts.Resolve, extra: opts.Extra, store: opts.Store, transports: newTransports()}
+	g := &Gateway{logger: logger, metrics: m, resolve: opts.Resolve, store: opts.Store, transports: newTransports()}
 	if err := reg.Register(metricsPhase{g}); err != nil {
 		return nil, fmt.Errorf("gateway metrics phase: %w", err)
 	}
@@ -119,8 +113,9 @@ type wildcard struct {
 type service struct {
 	id      string
 	cfg     *config.Service
-	chain   *chain.Chain // global and service policies, composed
-	own     *chain.Chain // the service's own chain, for Close
+	view    *chain.Service // what policies see of cfg
+	chain   *chain.Chain   // global and service policies, composed
+	own     *chain.Chain   // the service's own chain, for Close
 	logger  *slog.Logger
 	metrics *serviceMetrics
 }
@@ -249,17 +244,12 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		resolve = script.Resolver(dirs, script.Options{Budget: lp.Budget, Instructions: int64(lp.Instructions),
 			MaxBytes: lp.MaxBytes, PoolSize: lp.PoolSize, Logger: g.logger})
 	}
-	extra := g.extra
+	var shared store.Store
 	if g.store != nil {
-		shared, err := g.store(cfg.Store)
-		if err != nil {
+		var err error
+		if shared, err = g.store(cfg.Store); err != nil {
 			return nil, fmt.Errorf("%s: store: %w", cfg.File, err)
 		}
-		extra = make(map[string]any, len(g.extra)+1)
-		for k, v := range g.extra {
-			extra[k] = v
-		}
-		extra[StoreKey] = shared
 	}
 	dir := ""
 	if cfg.File != "" && !cfg.Embedded {
@@ -282,7 +272,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		}
 		return c, err
 	}
-	globalEnv := chain.Env{Logger: g.logger, Dir: dir, Document: document, Resolve: resolve, Extra: extra}
+	globalEnv := chain.Env{Logger: g.logger, Dir: dir, Document: document, Resolve: resolve, Store: shared}
 	global, err := build(gw.PolicyChain, "policy_chain", 0, 0, globalEnv)
 	if err != nil {
 		problems = append(problems, chainProblems(cfg.File, "policy_chain", 0, 0, gw.PolicyChain, err)...)
@@ -298,7 +288,8 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		if entries == nil {
 			entries = []config.ChainEntry{{Name: DefaultPolicy, Field: sc.Field + ".proxy.policy_chain", Line: sc.Line, Column: sc.Column}}
 		}
-		env := chain.Env{Logger: logger, Dir: dir, ServiceID: sc.ID, Service: sc, Document: document, Resolve: resolve, Extra: extra}
+		view := serviceView(sc)
+		env := chain.Env{Logger: logger, Dir: dir, ServiceID: sc.ID, Service: view, Document: document, Resolve: resolve, Store: shared}
 		own, err := build(entries, sc.Field+".proxy.policy_chain", sc.Line, sc.Column, env)
 		if err != nil {
 			problems = append(problems, chainProblems(cfg.File, sc.Field+".proxy.policy_chain", sc.Line, sc.Column, entries, err)...)
@@ -316,7 +307,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		composed := chain.Compose(global, own)
 		composed.SetFailStatus(fail)
 		composed.OnFailure = g.metrics.onFailure(sc.ID)
-		svc := &service{id: sc.ID, cfg: sc, chain: composed, own: own, logger: logger, metrics: g.metrics.forService(sc.ID)}
+		svc := &service{id: sc.ID, cfg: sc, view: view, chain: composed, own: own, logger: logger, metrics: g.metrics.forService(sc.ID)}
 		st.services = append(st.services, svc)
 		for _, h := range sc.Hosts {
 			if suffix, ok := strings.CutPrefix(h, "*"); ok {
@@ -412,4 +403,13 @@ func (g *Gateway) Close() error {
 	err = g.closeWhenIdle(old, closeWait)
 	g.transports.closeIdle()
 	return err
+}
+
+// serviceView is what policies see of a configured service.
+func serviceView(sc *config.Service) *chain.Service {
+	return &chain.Service{
+		ID: sc.ID, SystemName: sc.SystemName, Hosts: sc.Hosts, APIBackend: sc.APIBackend,
+		HostnameRewrite: sc.HostnameRewrite, SecretToken: sc.SecretToken,
+		Rules: sc.Rules, NoMatch: sc.NoMatch,
+	}
 }

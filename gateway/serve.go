@@ -36,7 +36,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dropConnectionNamed(ctx.Request.Header)
 	if svc != nil {
 		ctx.ServiceID = svc.id
-		ctx.Service = svc.cfg
+		ctx.Service = svc.view
 	} else {
 		// APIcast's answer: 404, an empty body, nginx's default type. The
 		// global chain still sees the request (its filters and log run),

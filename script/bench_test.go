@@ -58,7 +58,7 @@ func benchChains(b *testing.B) map[string]*chain.Chain {
 		"lua":          {{Name: "lua_headers", Version: "1.0"}, {Name: "apicast"}},
 	} {
 		c, err := chain.Build(entries, chain.Env{Resolve: resolve, ServiceID: "1",
-			Service: &config.Service{ID: "1", APIBackend: "http://127.0.0.1:9"}})
+			Service: &chain.Service{ID: "1", APIBackend: "http://127.0.0.1:9"}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,7 +1,7 @@
 // Package apicast is the apicast chain policy: APIcast's default policy
 // without the 3scale backend. It matches the service's mapping rules and
 // proxies to the service's api_backend. It needs the service it belongs
-// to (chain.Env.Service, a *config.Service), so it fits service chains only.
+// to (chain.Env.Service), so it fits service chains only.
 package apicast
 
 import (
@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/policies/internal/builtin"
 )
 
@@ -36,7 +35,7 @@ type Policy struct {
 	// empty list no request matches.
 	checked bool
 	rules   []rule
-	noMatch config.ErrorReply
+	noMatch chain.ErrorReply
 	secret  string
 }
 
@@ -45,8 +44,8 @@ type noMatchMark struct{}
 
 // New builds the policy for the service in env.
 func New(_ json.RawMessage, env chain.Env) (chain.Policy, error) {
-	svc, ok := env.Service.(*config.Service)
-	if !ok || svc == nil {
+	svc := env.Service
+	if svc == nil {
 		return nil, errors.New("apicast acts for a service: put it in a service's policy_chain, not in the global one")
 	}
 	p := &Policy{noMatch: svc.NoMatch, secret: svc.SecretToken, checked: svc.Rules != nil}
@@ -148,7 +147,7 @@ type queryParam struct {
 // segment is what a {placeholder} matches: one path segment.
 const segment = `[\w\-.~%!$&'()*+,;=@:]+`
 
-func compileRule(r config.MappingRule) (rule, error) {
+func compileRule(r chain.MappingRule) (rule, error) {
 	out := rule{last: r.Last}
 	if r.HTTPMethod != "ANY" {
 		out.method = r.HTTPMethod

@@ -4,7 +4,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/chain"
 )
 
 func TestRuleMatching(t *testing.T) {
@@ -42,7 +42,7 @@ func TestRuleMatching(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.pattern+" "+tt.reqMethod+" "+tt.path+"?"+tt.rawQuery, func(t *testing.T) {
-			r, err := compileRule(config.MappingRule{HTTPMethod: tt.method, Pattern: tt.pattern, QueryParameters: tt.query})
+			r, err := compileRule(chain.MappingRule{HTTPMethod: tt.method, Pattern: tt.pattern, QueryParameters: tt.query})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,11 +55,11 @@ func TestRuleMatching(t *testing.T) {
 }
 
 func TestNewNeedsAService(t *testing.T) {
-	if _, err := New(nil, chainEnv(nil)); err == nil {
+	if _, err := New(nil, chain.Env{}); err == nil {
 		t.Error("apicast built without a service")
 	}
-	svc := &config.Service{APIBackend: "http://127.0.0.1:1/b", Rules: []config.MappingRule{{HTTPMethod: "GET", Pattern: "/{a"}}}
-	if _, err := New(nil, chainEnv(svc)); err == nil {
+	svc := &chain.Service{APIBackend: "http://127.0.0.1:1/b", Rules: []chain.MappingRule{{HTTPMethod: "GET", Pattern: "/{a"}}}
+	if _, err := New(nil, chain.Env{Service: svc}); err == nil {
 		t.Error("accepted an unclosed placeholder")
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"strconv"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
 )
@@ -46,7 +45,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		if svc, ok := env.Service.(*config.Service); ok && svc != nil && svc.APIBackend != "" {
+		if svc := env.Service; svc != nil && svc.APIBackend != "" {
 			if u, err := url.Parse(svc.APIBackend); err == nil {
 				p.SetDefaultUpstream(u)
 			}

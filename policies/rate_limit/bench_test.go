@@ -24,7 +24,7 @@ var benchConfigs = []struct{ name, config string }{
 // (and log, which gives connection slots back) on one request's context.
 func benchDecision(b *testing.B, st store.Store, config string) {
 	ch, err := chain.Build([]chain.Entry{policytest.Entry(ratelimit.Name, config)},
-		chain.Env{ServiceID: "1", Extra: map[string]any{ratelimit.StoreKey: st}})
+		chain.Env{ServiceID: "1", Store: st})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func BenchmarkChain(b *testing.B) {
 	mem := store.NewMemory(store.MemoryOptions{})
 	defer mem.Close()
 	ch, err := chain.Build([]chain.Entry{policytest.Entry(ratelimit.Name, benchConfigs[0].config)},
-		chain.Env{ServiceID: "1", Extra: map[string]any{ratelimit.StoreKey: mem}})
+		chain.Env{ServiceID: "1", Store: mem})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/verdict-policy/verdict/gateway"
 	"github.com/verdict-policy/verdict/gateway/gatewaytest"
 	"github.com/verdict-policy/verdict/internal/redistest"
-	ratelimit "github.com/verdict-policy/verdict/policies/rate_limit"
+	_ "github.com/verdict-policy/verdict/policies/rate_limit"
 	"github.com/verdict-policy/verdict/store"
 )
 
@@ -27,7 +27,7 @@ type instance struct{ url string }
 
 func startInstance(t *testing.T, st store.Store, cfgYAML string) instance {
 	t.Helper()
-	gw, err := gateway.New(gateway.Options{Extra: map[string]any{ratelimit.StoreKey: st}})
+	gw, err := gateway.New(gateway.Options{Store: func(config.Store) (store.Store, error) { return st, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
 // Package ratelimit is the builtin chain policy "rate_limit" (APIcast's
 // Edge Limiting): in the access phase it counts each request against
 // connection, leaky bucket and fixed window limiters kept in a store.
-// The store comes from the chain's environment (Env.Extra["store"], a
-// store.Store shared by the gateway), from the policy's own redis_url, or
+// The store comes from the chain's environment (Env.Store, shared by the
+// gateway), from the policy's own redis_url, or
 // is a memory store of the policy's own; instances of the gateway that
 // share one Redis store therefore share their limits. Keys, conditions and
 // every setting are compiled when the chain is built.
@@ -32,10 +32,6 @@ import (
 
 // Name is the policy's name in a chain entry.
 const Name = "rate_limit"
-
-// StoreKey is the Env.Extra key of the store.Store the policy counts in
-// when its configuration has no redis_url.
-const StoreKey = "store"
 
 // LeaseTTL bounds how long a connection limiter's slot stays taken by a
 // request that never reaches the log phase (a crashed instance): after it
@@ -191,7 +187,7 @@ var (
 
 // New builds the policy from its JSON configuration. The store is, in
 // order: a Redis server of its own when the configuration sets redis_url,
-// env.Extra["store"] when it holds a store.Store, else a memory store of
+// env.Store when the gateway gives one, else a memory store of
 // its own (whose counts a reload starts afresh). A store of its own is
 // opened by the first request that needs it and closed by Close.
 func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
@@ -278,7 +274,7 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 		lim.count, lim.window = l.Count, time.Duration(window)*time.Second
 		p.limiters = append(p.limiters, lim)
 	}
-	switch s, ok := env.Extra[StoreKey].(store.Store); {
+	switch s := env.Store; {
 	case cfg.RedisURL != "":
 		// Checked now, opened when the first request needs it: a chain
 		// that fails to build or never serves holds no connections.
@@ -289,7 +285,7 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 		p.open = func() (store.Store, error) {
 			return store.NewRedis(context.Background(), store.RedisOptions{URL: url})
 		}
-	case ok && s != nil:
+	case s != nil:
 		p.shared = s
 	default:
 		p.open = func() (store.Store, error) { return store.NewMemory(store.MemoryOptions{}), nil }

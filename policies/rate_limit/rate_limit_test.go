@@ -22,7 +22,7 @@ func build(t testing.TB, config, service string, st store.Store) *chain.Chain {
 	t.Helper()
 	env := chain.Env{ServiceID: service}
 	if st != nil {
-		env.Extra = map[string]any{ratelimit.StoreKey: st}
+		env.Store = st
 	}
 	ch, err := chain.Build([]chain.Entry{policytest.Entry(ratelimit.Name, config)}, env)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/condition"
 	"github.com/verdict-policy/verdict/policies/internal/liquidctx"
@@ -35,7 +34,7 @@ var manifestJSON []byte
 func init() {
 	builtin.Register(Name, manifestJSON, func(cfg json.RawMessage, env chain.Env) (chain.Policy, error) {
 		hostRewrite := ""
-		if svc, ok := env.Service.(*config.Service); ok && svc != nil {
+		if svc := env.Service; svc != nil {
 			hostRewrite = svc.HostnameRewrite
 		}
 		return New(cfg, hostRewrite)

@@ -27,7 +27,6 @@ import (
 	"github.com/osteele/liquid"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/config"
 )
 
 // Type names how a configured value is read: as is, or as a Liquid
@@ -241,7 +240,7 @@ func Variable(c *chain.Context, name string) (any, bool) {
 		return v, true
 	}
 	if name == "service" {
-		if svc, ok := c.Service.(*config.Service); ok && svc != nil {
+		if svc := c.Service; svc != nil {
 			// Not the secret token: templates end up in headers and logs.
 			return map[string]any{"id": svc.ID, "system_name": svc.SystemName, "hosts": svc.Hosts, "api_backend": svc.APIBackend}, true
 		}

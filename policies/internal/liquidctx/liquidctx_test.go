@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/config"
 )
 
 func testContext() *chain.Context {
@@ -72,7 +71,7 @@ func TestRender(t *testing.T) {
 
 func TestServiceVariable(t *testing.T) {
 	c := testContext()
-	c.Service = &config.Service{ID: "7", SystemName: "orders", Hosts: []string{"api.example.com"}, SecretToken: "s3cret"}
+	c.Service = &chain.Service{ID: "7", SystemName: "orders", Hosts: []string{"api.example.com"}, SecretToken: "s3cret"}
 	got, err := MustCompile("{{ service.id }} {{ service.system_name }} {{ service.hosts | first }} [{{ service.secret_token }}]", Liquid).Render(c)
 	if err != nil || got != "7 orders api.example.com []" {
 		t.Errorf("got %q, %v", got, err)
