@@ -53,52 +53,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx.Exit(http.StatusMethodNotAllowed, "CONNECT is not supported by the gateway\n")
 	}
 
-	// The request phases follow one another: each ends where the next
-	// starts, the first where the request did.
-	mark := ctx.Start
-	if ch.Has(chain.PhaseRewrite) {
-		ch.Rewrite(ctx)
-		mark = sm.lap(chain.PhaseRewrite, mark)
-	}
-	if ch.Has(chain.PhaseAccess) {
-		ch.Access(ctx)
-		mark = sm.lap(chain.PhaseAccess, mark)
-	}
-	if ch.Has(chain.PhaseContent) {
-		ch.Content(ctx)
-		sm.lap(chain.PhaseContent, mark)
-	}
-	abort := false
-	if ctx.Proxying() {
-		if u := ctx.Upstream; u == nil || u.URL == nil || u.URL.Host == "" || (u.URL.Scheme != "http" && u.URL.Scheme != "https") {
-			// A content policy chose no usable upstream: a policy bug,
-			// so the request fails closed like any other.
-			logger.Error("a content policy chose no usable upstream; failing the request closed",
-				"service", ctx.ServiceID, "policy", ctx.Producer())
-			ctx.Response.Header = make(http.Header)
-			ctx.Exit(ch.FailStatus(), "")
-		} else if ch.Has(chain.PhaseBalancer) {
-			t := time.Now()
-			ch.Balance(ctx)
-			sm.observe(chain.PhaseBalancer, t)
-		}
-	}
-	reuse := true
-	if ctx.Proxying() {
+	// The phases run in chain's order (see chain.Chain.Begin); the
+	// proxying in between is the gateway's.
+	ch.Begin(ctx, sm)
+	abort, reuse := false, true
+	if ch.Route(ctx, sm) {
 		abort, reuse = g.proxy(w, ctx, ch, st, sm)
 	} else {
 		g.writeLocal(w, ctx, ch, sm)
 	}
-	if ch.Has(chain.PhasePostAction) {
-		t := time.Now()
-		ch.PostAction(ctx)
-		sm.observe(chain.PhasePostAction, t)
-	}
-	if ch.Has(chain.PhaseLog) {
-		t := time.Now()
-		ch.Log(ctx)
-		sm.observe(chain.PhaseLog, t)
-	}
+	ch.Finish(ctx, sm)
 	sm.request(ctx.Response.Status)
 	if reuse {
 		ctx.Release()
@@ -113,25 +77,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // writeLocal sends a response produced by a policy (or by no policy: 200
 // with an empty body) through the header and body filters.
 func (g *Gateway) writeLocal(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain, sm *serviceMetrics) {
-	if ctx.Response.Status == 0 {
-		ctx.Response.Status = http.StatusOK
-	}
-	if ch.Has(chain.PhaseHeaderFilter) {
-		t := time.Now()
-		ch.HeaderFilter(ctx)
-		sm.observe(chain.PhaseHeaderFilter, t)
-	}
-	body := ctx.Response.Body
-	if ch.HasBodyFilters() {
-		t := time.Now()
-		out, err := ch.BodyFilter(ctx, body, true)
-		sm.observe(chain.PhaseBodyFilter, t)
-		if err == nil {
-			body = out
-		} else {
-			body = nil // the chain replaced the response with its fail status
-		}
-	}
+	body := ch.AnswerLocal(ctx, sm)
 	h := w.Header()
 	for k, v := range ctx.Response.Header {
 		h[k] = v
@@ -211,9 +157,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 		ctx.Set(chain.RetriesKey, attempt)
 		ctx.Logger.Debug("retrying the upstream", "upstream", target.Host, "attempt", attempt)
 		if ch.Has(chain.PhaseBalancer) {
-			t := time.Now()
-			ch.Balance(ctx)
-			sm.observe(chain.PhaseBalancer, t)
+			ch.RunBalancer(ctx, sm)
 			if ctx.Failed() != nil {
 				g.writeLocal(w, ctx, ch, sm)
 				return false, false
@@ -260,11 +204,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	ctx.Response.Status = resp.StatusCode
 	ctx.Response.Header = resp.Header
 	ctx.Response.Body = nil
-	if ch.Has(chain.PhaseHeaderFilter) {
-		t := time.Now()
-		ch.HeaderFilter(ctx)
-		sm.observe(chain.PhaseHeaderFilter, t)
-	}
+	ch.FilterHeader(ctx, sm)
 	if ctx.Failed() != nil {
 		g.writeLocal(w, ctx, ch, sm)
 		return false, true

@@ -1,6 +1,7 @@
 // Package policytest runs the tests of custom Lua policy folders: the Lua
 // unit specs under spec/ (through script.RunSpecs) and the integration
-// cases under t/, each a request proxied through a real gateway on a
+// cases under t/, each a request run through the policy's chain in the
+// gateway's order of phases (chain.Chain.Begin) and proxied over a
 // loopback port to a recording upstream. It is what `verdict test-policy`
 // runs.
 package policytest
@@ -21,8 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/verdict-policy/verdict/config"
-	"github.com/verdict-policy/verdict/gateway"
+	"github.com/verdict-policy/verdict/chain"
 	_ "github.com/verdict-policy/verdict/policies/all" // the builtin policies a case's chain may name
 	"github.com/verdict-policy/verdict/script"
 )
@@ -165,8 +165,9 @@ type received struct {
 	header                    http.Header
 }
 
-// runCase runs one case through a new gateway and returns the gateway's
-// log when it fails.
+// runCase runs one case through a chain of its own, phase by phase in the
+// gateway's order, proxying to a recording upstream on a loopback port; it
+// returns the log when the case fails.
 func runCase(folder string, c Case, opts script.Options) (string, error) {
 	var mu sync.Mutex
 	var got []received
@@ -181,56 +182,50 @@ func runCase(folder string, c Case, opts script.Options) (string, error) {
 	defer up.Close()
 
 	name, version := filepath.Base(filepath.Dir(folder)), filepath.Base(folder)
-	self := map[string]any{"name": name, "version": version}
+	self := chain.Entry{Name: name, Version: version}
 	if c.Configuration != nil {
-		self["configuration"] = c.Configuration
+		raw, err := json.Marshal(c.Configuration)
+		if err != nil {
+			return "", fmt.Errorf("configuration: %w", err)
+		}
+		self.Configuration = raw
 	}
-	chainEntries := []map[string]any{self, {"name": "apicast"}}
+	entries := []chain.Entry{self, {Name: "apicast"}}
 	if c.Chain != nil {
-		chainEntries = nil
-		for _, e := range c.Chain {
+		entries = nil
+		for i, e := range c.Chain {
 			if e["name"] == "self" {
-				e = self
+				entries = append(entries, self)
+				continue
 			}
-			chainEntries = append(chainEntries, e)
+			raw, err := json.Marshal(e)
+			if err != nil {
+				return "", fmt.Errorf("chain[%d]: %w", i, err)
+			}
+			var entry chain.Entry
+			if err := json.Unmarshal(raw, &entry); err != nil || entry.Name == "" {
+				return "", fmt.Errorf("chain[%d]: an entry is {name, version, configuration}", i)
+			}
+			entries = append(entries, entry)
 		}
 	}
-	cfgDoc := map[string]any{
-		"policy_load_path": map[string]any{"paths": []string{filepath.Dir(filepath.Dir(folder))}},
-		"services": []any{map[string]any{"id": 1, "proxy": map[string]any{
-			"api_backend": up.URL, "policy_chain": chainEntries,
-		}}},
-	}
-	lp := cfgDoc["policy_load_path"].(map[string]any)
-	if opts.Budget > 0 {
-		lp["budget"] = opts.Budget.String()
-	}
-	cfgJSON, err := json.Marshal(cfgDoc)
-	if err != nil {
-		return "", err
-	}
-	cfg, err := config.Parse(filepath.Join(folder, "t", "verdict.yaml"), cfgJSON)
-	if err != nil {
-		return "", fmt.Errorf("configuration: %w", err)
-	}
-	docs, err := cfg.Compile()
-	if err != nil {
-		return "", err
-	}
+
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw, err := gateway.New(gateway.Options{Logger: logger})
-	if err != nil {
-		return "", err
+	opts.Logger = logger
+	env := chain.Env{
+		Logger:    logger,
+		ServiceID: "1",
+		Service:   &chain.Service{ID: "1", Hosts: []string{"localhost"}, APIBackend: up.URL},
+		Dir:       folder,
+		Resolve:   script.Resolver([]string{filepath.Dir(filepath.Dir(folder))}, opts),
 	}
-	install, err := gw.Prepare(cfg, docs)
+	ch, err := chain.Build(entries, env)
 	if err != nil {
-		return "", fmt.Errorf("the gateway did not load the policy: %w", err)
+		return "", fmt.Errorf("the chain did not build: %w", err)
 	}
-	install()
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
+	defer ch.Close()
 
 	method := c.Request.Method
 	if method == "" {
@@ -240,30 +235,24 @@ func runCase(folder string, c Case, opts script.Options) (string, error) {
 	if path == "" {
 		path = "/"
 	}
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(c.Request.Body))
+	req, err := http.NewRequest(method, "http://localhost"+path, strings.NewReader(c.Request.Body))
 	if err != nil {
 		return "", fmt.Errorf("request: %w", err)
 	}
-	req.Host = "localhost"
 	for k, v := range c.Request.Headers {
 		req.Header.Set(k, v)
 	}
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		return "", fmt.Errorf("request: %w", err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	status, header, body := serve(ch, req, logger)
 
 	var problems []string
 	e := c.Expect
-	if e.Status != 0 && res.StatusCode != e.Status {
-		problems = append(problems, fmt.Sprintf("status %d, want %d", res.StatusCode, e.Status))
+	if e.Status != 0 && status != e.Status {
+		problems = append(problems, fmt.Sprintf("status %d, want %d", status, e.Status))
 	}
 	if e.Body != nil && string(body) != *e.Body {
 		problems = append(problems, fmt.Sprintf("body %q, want %q", body, *e.Body))
 	}
-	problems = append(problems, headerProblems("response header", res.Header, e.Headers)...)
+	problems = append(problems, headerProblems("response header", header, e.Headers)...)
 	mu.Lock()
 	defer mu.Unlock()
 	switch {
@@ -323,4 +312,71 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// serve runs r through ch as the gateway does: the request phases, then
+// the upstream's answer or the local one through the filters, then
+// post_action and log. It returns what the client would get.
+func serve(ch *chain.Chain, r *http.Request, logger *slog.Logger) (int, http.Header, []byte) {
+	c := chain.NewContext(r, "127.0.0.1", logger, ch.Exports())
+	defer ch.Finish(c, nil)
+	ch.Begin(c, nil)
+	if !ch.Route(c, nil) {
+		body := ch.AnswerLocal(c, nil)
+		return c.Response.Status, c.Response.Header, body
+	}
+	body, err := proxy(c)
+	if err != nil {
+		logger.Error("the upstream could not be reached", "error", err)
+		c.Response.Status = http.StatusBadGateway
+		c.Response.Header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+		c.Response.Body = []byte("the upstream could not be reached\n")
+		body := ch.AnswerLocal(c, nil)
+		return c.Response.Status, c.Response.Header, body
+	}
+	ch.FilterHeader(c, nil)
+	if c.Failed() != nil {
+		return c.Response.Status, c.Response.Header, c.Response.Body
+	}
+	if ch.HasBodyFilters() {
+		if body, err = ch.BodyFilter(c, body, true); err != nil {
+			return c.Response.Status, c.Response.Header, c.Response.Body
+		}
+	}
+	return c.Response.Status, c.Response.Header, body
+}
+
+// proxy sends the request in c to the upstream the chain chose and puts
+// the answer's status and header in c.Response; it returns the body.
+func proxy(c *chain.Context) ([]byte, error) {
+	u := c.Upstream.URL
+	target := *c.Request.URL
+	target.Scheme, target.Host = u.Scheme, u.Host
+	if p := strings.TrimSuffix(u.Path, "/"); p != "" {
+		target.Path = p + target.Path
+		target.RawPath = ""
+	}
+	out, err := http.NewRequest(c.Request.Method, target.String(), c.Request.Body)
+	if err != nil {
+		return nil, err
+	}
+	out.Header = c.Request.Header.Clone()
+	out.Header.Set("X-Real-Ip", c.ClientIP)
+	out.Host = u.Host
+	if c.Upstream.Host != "" {
+		out.Host = c.Upstream.Host
+	}
+	res, err := http.DefaultTransport.RoundTrip(out)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	c.Response.Status = res.StatusCode
+	c.Response.Header = res.Header
+	c.Response.Body = nil
+	return body, nil
 }

@@ -61,46 +61,56 @@ func Build(tb testing.TB, entries ...chain.Entry) *chain.Chain {
 	return ch
 }
 
-// Run sends r through ch. Unless a policy answers or ends the request,
-// up answers it (nil: 200 with an empty body). As in the gateway, a local
-// answer's body passes through the body filters at once, and the
-// upstream's body streams through them in chunks of chunk bytes (all at
-// once when 0), then an empty last call.
+// Run sends r through ch, in the gateway's order of phases (see
+// chain.Chain.Begin). Unless a policy answers or ends the request, it is
+// proxied, balancer included: to the upstream a content policy chose, or,
+// when none produced content, to a stand-in for the apicast policy's
+// upstream; up answers either (nil: 200 with an empty body). As in the
+// gateway, a local answer's body passes through the body filters at once,
+// and the upstream's body streams through them in chunks of chunk bytes
+// (all at once when 0), then an empty last call.
 func Run(ch *chain.Chain, r *http.Request, clientIP string, up Upstream, chunk int) Result {
 	c := chain.NewContext(r, clientIP, nil, ch.Exports())
-	ch.Rewrite(c)
-	ch.Access(c)
-	ch.Content(c)
-	res := Result{Context: c}
-	var streamed []byte
+	ch.Begin(c, nil)
 	if !c.Exited() && !c.Produced() {
 		// No content producer in the chain: behave like the apicast
 		// policy's proxying, so the policies under test see an upstream.
+		c.ProxyTo(&chain.Upstream{URL: standInUpstream})
+	}
+	res := Result{Context: c}
+	var body []byte
+	if ch.Route(c, nil) {
 		res.Proxied = true
-		streamed = answer(c, up)
-	}
-	if c.Response.Status == 0 {
-		c.Response.Status = http.StatusOK
-	}
-	ch.HeaderFilter(c)
-	body := c.Response.Body
-	if streamed != nil && c.Failed() == nil {
-		// As the gateway does, a proxied body streams through the body
-		// filters whatever the header filters left in Response.Body.
-		body = streamed
-		if ch.HasBodyFilters() {
-			body, res.BodyErr = stream(ch, c, body, chunk)
+		streamed := answer(c, up)
+		ch.FilterHeader(c, nil)
+		body = c.Response.Body
+		if streamed != nil && c.Failed() == nil {
+			// As the gateway does, a proxied body streams through the
+			// body filters whatever the header filters left in
+			// Response.Body.
+			body = streamed
+			if ch.HasBodyFilters() {
+				body, res.BodyErr = stream(ch, c, body, chunk)
+			}
+		} else if ch.HasBodyFilters() {
+			body, res.BodyErr = ch.BodyFilter(c, body, true)
 		}
-	} else if ch.HasBodyFilters() {
-		body, res.BodyErr = ch.BodyFilter(c, body, true)
+	} else {
+		body = ch.AnswerLocal(c, nil)
+		if body == nil && c.Failed() != nil {
+			res.BodyErr = c.Failed()
+		}
 	}
-	ch.PostAction(c)
-	ch.Log(c)
+	ch.Finish(c, nil)
 	res.Status = c.Response.Status
 	res.Header = c.Response.Header
 	res.Body = body
 	return res
 }
+
+// standInUpstream is where Run proxies a request no policy produced
+// content for; up answers it.
+var standInUpstream = &url.URL{Scheme: "http", Host: "upstream.test", Path: "/"}
 
 // answer puts the upstream's answer in c and returns the body to stream.
 func answer(c *chain.Context, up Upstream) []byte {
@@ -143,8 +153,8 @@ func stream(ch *chain.Chain, c *chain.Context, body []byte, chunk int) ([]byte, 
 	return append(out, got...), err
 }
 
-// Benchmark sends r through ch b.N times, phase by phase as the gateway
-// does, with a fresh context each time. Unless a policy answers, the
+// Benchmark sends r through ch b.N times, phase by phase in the gateway's
+// order (balancer included), with a fresh context each time. Unless a policy answers, the
 // upstream's answer is status, header and body, the body passing the body
 // filters in one chunk. The request r is not changed: each context works
 // on its own copy.
@@ -156,23 +166,25 @@ func Benchmark(b *testing.B, ch *chain.Chain, r *http.Request, status int, heade
 	b.ResetTimer()
 	for b.Loop() {
 		c := chain.NewContext(r, "192.0.2.1", nil, exports)
-		ch.Rewrite(c)
-		ch.Access(c)
-		ch.Content(c)
-		if !c.Exited() {
+		ch.Begin(c, nil)
+		if !c.Exited() && !c.Produced() {
+			c.ProxyTo(&chain.Upstream{URL: standInUpstream})
+		}
+		if ch.Route(c, nil) {
 			c.Response.Status = status
 			for k, v := range header {
 				c.Response.Header[k] = v
 			}
-		}
-		ch.HeaderFilter(c)
-		if filters {
-			if _, err := ch.BodyFilter(c, body, false); err == nil {
-				_, _ = ch.BodyFilter(c, nil, true)
+			ch.FilterHeader(c, nil)
+			if filters {
+				if _, err := ch.BodyFilter(c, body, false); err == nil {
+					_, _ = ch.BodyFilter(c, nil, true)
+				}
 			}
+		} else {
+			ch.AnswerLocal(c, nil)
 		}
-		ch.PostAction(c)
-		ch.Log(c)
+		ch.Finish(c, nil)
 		if c.Failed() != nil {
 			b.Fatalf("the request failed: %v", c.Failed())
 		}
