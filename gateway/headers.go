@@ -2,8 +2,9 @@ package gateway
 
 import (
 	"net/http"
-	"net/textproto"
 	"strings"
+
+	"github.com/verdict-policy/verdict/internal/httpx"
 )
 
 // The request's header fields are readied in two steps. Before the chain
@@ -31,23 +32,7 @@ func dropUnderscoreNames(h http.Header) {
 // dropConnectionNamed removes the fields that the Connection header names.
 // close and keep-alive are connection options rather than field names; the
 // Connection and Keep-Alive fields themselves go with the standard set.
-func dropConnectionNamed(h http.Header) {
-	values, ok := h["Connection"]
-	if !ok {
-		return
-	}
-	for _, v := range values {
-		for v != "" {
-			var name string
-			name, v, _ = strings.Cut(v, ",")
-			name = textproto.TrimString(name)
-			if name == "" || strings.EqualFold(name, "close") || strings.EqualFold(name, "keep-alive") {
-				continue
-			}
-			delete(h, textproto.CanonicalMIMEHeaderKey(name))
-		}
-	}
-}
+func dropConnectionNamed(h http.Header) { httpx.RemoveConnectionNamed(h) }
 
 // debugHeader is APIcast's debug request header; it asks the gateway for
 // debug answers and never goes upstream.
@@ -56,8 +41,6 @@ const debugHeader = "X-3scale-Debug"
 // stripForUpstream removes what never goes upstream, whoever set it: the
 // standard hop-by-hop fields and X-3scale-Debug.
 func stripForUpstream(h http.Header) {
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
+	httpx.RemoveHopByHop(h)
 	delete(h, debugHeader)
 }

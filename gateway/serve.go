@@ -15,6 +15,7 @@ import (
 
 	"github.com/verdict-policy/verdict/chain"
 	"github.com/verdict-policy/verdict/config"
+	"github.com/verdict-policy/verdict/internal/httpx"
 )
 
 // ServeHTTP runs one request through its chain: rewrite, access and
@@ -90,27 +91,11 @@ func (g *Gateway) writeLocal(w http.ResponseWriter, ctx *chain.Context, ch *chai
 	}
 }
 
-// hopHeaders are the headers of one connection, never forwarded.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
+// removeHopHeaders removes from an upstream's response the fields of its
+// connection: those its Connection header names and the standard ones.
 func removeHopHeaders(h http.Header) {
-	if c := h["Connection"]; len(c) > 0 {
-		for _, v := range c {
-			for _, name := range strings.Split(v, ",") {
-				if name = strings.TrimSpace(name); name != "" {
-					h.Del(name)
-				}
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		if _, ok := h[k]; ok {
-			delete(h, k)
-		}
-	}
+	httpx.RemoveConnectionNamed(h)
+	httpx.RemoveHopByHop(h)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
