@@ -40,9 +40,18 @@ type Config struct {
 	Store Store
 	// Policies lists the named policy documents, in file order.
 	Policies []Policy
-	// Gateway holds the services, the global policy chain and the gateway
-	// settings (the top-level services, policy_chain and gateway keys).
-	Gateway Gateway
+	// APIcast is set when the file is an APIcast configuration file: a
+	// JSON object with services and no key but APIcast's (services, oidc,
+	// id, provider_key, timestamp) and strict.
+	APIcast bool
+	// Lenient is set for an APIcast file without strict: true. It is
+	// loaded as APIcast loads it: what APIcast tolerates is a warning
+	// (Decoder.Warnf) rather than a problem, and the gateway leaves out of
+	// a chain a policy it cannot build.
+	Lenient bool
+	// Warnings are the problems a lenient file was loaded with, each with
+	// its position.
+	Warnings Problems
 
 	// File is the configuration file as it was named to Load or Parse.
 	File string
@@ -380,4 +389,16 @@ func (c *Config) DataFS(p string) (fs.FS, error) {
 		return fs.Sub(c.fsys, c.DataPath(p))
 	}
 	return os.DirFS(c.DataPath(p)), nil
+}
+
+// DefaultGatewayAddr is the gateway listener's address when listen.gateway
+// is not given.
+const DefaultGatewayAddr = "127.0.0.1:8080"
+
+// GatewayAddr returns the gateway listener's address.
+func (c *Config) GatewayAddr() string {
+	if c.Listen.Gateway == "" {
+		return DefaultGatewayAddr
+	}
+	return c.Listen.Gateway
 }

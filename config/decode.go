@@ -190,21 +190,18 @@ func (d *Decoder) config(n *yaml.Node, c *Config) {
 	apicast := isAPIcastFile(n)
 	if apicast {
 		// Known before services are decoded, wherever strict is written.
-		c.Gateway.APIcast = true
+		c.APIcast = true
 		strict := strictValue(n)
 		d.tolerant = strict == nil || strict.Tag != "!!bool" || strict.Value != "true"
-		c.Gateway.Lenient = d.tolerant
+		c.Lenient = d.tolerant
 	}
 	ignore := func(*yaml.Node, string) {}
 	known := map[string]func(*yaml.Node, string){
-		"listen":       func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
-		"limits":       func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
-		"store":        func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
-		"policies":     func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
-		"services":     func(v *yaml.Node, f string) { d.services(v, f, &c.Gateway) },
-		"policy_chain": func(v *yaml.Node, f string) { c.Gateway.PolicyChain = d.chain(v, f) },
-		"gateway":      func(v *yaml.Node, f string) { d.gateway(v, f, &c.Gateway) },
-		"oidc":         func(v *yaml.Node, f string) { d.List(v, f, func(int, *yaml.Node, string) {}) },
+		"listen":   func(v *yaml.Node, f string) { d.listen(v, f, &c.Listen) },
+		"limits":   func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
+		"store":    func(v *yaml.Node, f string) { d.store(v, f, &c.Store) },
+		"policies": func(v *yaml.Node, f string) { d.policies(v, f, &c.Policies) },
+		"oidc":     func(v *yaml.Node, f string) { d.List(v, f, func(int, *yaml.Node, string) {}) },
 		"strict": func(v *yaml.Node, f string) {
 			strict, ok := d.Bool(v, f)
 			if ok && !strict && !apicast {
@@ -240,7 +237,7 @@ func (d *Decoder) config(n *yaml.Node, c *Config) {
 			s.Validate(d, c, v)
 		}
 	}
-	c.Gateway.Warnings = d.warnings
+	c.Warnings = d.warnings
 }
 
 func (d *Decoder) listen(n *yaml.Node, field string, l *Listen) {
@@ -434,4 +431,39 @@ func (d *Decoder) Count(n *Node, field string, lo, hi int) (int, bool) {
 		return 0, false
 	}
 	return v, true
+}
+
+// List calls each for every element of the sequence n. Null is an empty list.
+func (d *Decoder) List(n *Node, field string, each func(i int, v *Node, f string)) {
+	n = Resolve(n)
+	if IsNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.Errorf(n, field, "must be a list, not %s", KindName(n))
+		return
+	}
+	for i, v := range n.Content {
+		each(i, Resolve(v), field+"["+strconv.Itoa(i)+"]")
+	}
+}
+
+// Lenient is Fields for APIcast objects: the keys in known are checked,
+// every other key is accepted and ignored.
+func (d *Decoder) Lenient(n *Node, field string, known map[string]func(v *Node, field string)) {
+	d.Entries(n, field, func(key string, k, v *Node) {
+		if f, ok := known[key]; ok && !IsNull(v) {
+			f(v, Join(field, key))
+		}
+	})
+}
+
+// Bool decodes true or false.
+func (d *Decoder) Bool(n *Node, field string) (bool, bool) {
+	var b bool
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		d.Errorf(n, field, "must be true or false, not %s", KindName(n))
+		return false, false
+	}
+	return b, true
 }

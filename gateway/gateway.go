@@ -3,8 +3,11 @@
 // service's chain expanded inside it phase by phase, and proxies to the
 // upstream a content policy chose, streaming bodies both ways. What
 // happens to a request is decided by the chain's policies (package chain,
-// policies under policies/); the gateway only drives the phases, moves the
-// bytes and keeps the configuration current across reloads.
+// policies under policies/; the order of phases is chain's); the gateway
+// only drives the phases, moves the bytes and keeps the configuration
+// current across reloads. It owns the APIcast part of the configuration
+// file (the services, policy_chain and gateway keys, see Config), which
+// it registers with package config and decodes itself.
 package gateway
 
 import (
@@ -82,7 +85,7 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: empty chain: %w", err)
 	}
-	g.state.Store(&state{exact: map[string]*service{}, global: empty, settings: config.Gateway{}.WithDefaults(),
+	g.state.Store(&state{exact: map[string]*service{}, global: empty, settings: Config{}.WithDefaults(),
 		unknown: m.forService("")})
 	return g, nil
 }
@@ -93,7 +96,7 @@ type state struct {
 	wildcard []wildcard // longest suffix first
 	global   *chain.Chain
 	services []*service
-	settings config.Gateway
+	settings Config
 	// unknown holds the metrics of requests for no service.
 	unknown *serviceMetrics
 	// warnings are the problems a lenient (APIcast) file was loaded with:
@@ -112,7 +115,7 @@ type wildcard struct {
 // service is a configured service with its composed chain.
 type service struct {
 	id      string
-	cfg     *config.Service
+	cfg     *Service
 	view    *chain.Service // what policies see of cfg
 	chain   *chain.Chain   // global and service policies, composed
 	own     *chain.Chain   // the service's own chain, for Close
@@ -170,7 +173,7 @@ func (g *Gateway) Services() []string {
 // its configuration). install makes the new configuration current; the
 // previous one's policies are closed once its last request has finished.
 //
-// An APIcast file without strict: true (cfg.Gateway.Lenient) is loaded as
+// An APIcast file without strict: true (cfg.Lenient) is loaded as
 // APIcast loads it: a policy that cannot be built is left out of its
 // chain and a duplicate service is skipped. Each such problem is logged
 // as a warning here and listed by Warnings once installed.
@@ -226,7 +229,7 @@ func ownChains(svcs []*service) []*chain.Chain {
 
 // build compiles the chains of cfg into a state.
 func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, error) {
-	gw := cfg.Gateway.WithDefaults()
+	gw := ConfigOf(cfg).WithDefaults()
 	byName := make(map[string]*pdl.Document, len(docs))
 	for _, d := range docs {
 		byName[d.Name] = d.Document
@@ -258,7 +261,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 	st.warnings = append(st.warnings, gw.Warnings...)
 	// build compiles one chain, leaving out what cannot be built when the
 	// file is lenient.
-	build := func(entries []config.ChainEntry, field string, line, col int, env chain.Env) (*chain.Chain, error) {
+	build := func(entries []ChainEntry, field string, line, col int, env chain.Env) (*chain.Chain, error) {
 		if !gw.Lenient {
 			return chain.Build(toEntries(entries), env)
 		}
@@ -286,7 +289,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 		logger := g.logger.With("service", sc.ID)
 		entries := sc.PolicyChain
 		if entries == nil {
-			entries = []config.ChainEntry{{Name: DefaultPolicy, Field: sc.Field + ".proxy.policy_chain", Line: sc.Line, Column: sc.Column}}
+			entries = []ChainEntry{{Name: DefaultPolicy, Field: sc.Field + ".proxy.policy_chain", Line: sc.Line, Column: sc.Column}}
 		}
 		view := serviceView(sc)
 		env := chain.Env{Logger: logger, Dir: dir, ServiceID: sc.ID, Service: view, Document: document, Resolve: resolve, Store: shared}
@@ -331,7 +334,7 @@ func (g *Gateway) build(cfg *config.Config, docs []config.Document) (*state, err
 	return st, nil
 }
 
-func toEntries(in []config.ChainEntry) []chain.Entry {
+func toEntries(in []ChainEntry) []chain.Entry {
 	out := make([]chain.Entry, len(in))
 	for i, e := range in {
 		out[i] = chain.Entry{Name: e.Name, Version: e.Version, Configuration: e.Configuration}
@@ -340,7 +343,7 @@ func toEntries(in []config.ChainEntry) []chain.Entry {
 }
 
 // chainProblems turns the error of chain.Build into positioned problems.
-func chainProblems(file, field string, line, col int, entries []config.ChainEntry, err error) config.Problems {
+func chainProblems(file, field string, line, col int, entries []ChainEntry, err error) config.Problems {
 	var out config.Problems
 	var errs []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -398,7 +401,7 @@ func (g *Gateway) Close() error {
 		return fmt.Errorf("gateway: empty chain: %w", err)
 	}
 	old := g.state.Swap(&state{exact: map[string]*service{}, global: empty,
-		settings: config.Gateway{}.WithDefaults(), unknown: g.metrics.forService("")})
+		settings: Config{}.WithDefaults(), unknown: g.metrics.forService("")})
 	old.retired.Store(true)
 	err = g.closeWhenIdle(old, closeWait)
 	g.transports.closeIdle()
@@ -406,7 +409,7 @@ func (g *Gateway) Close() error {
 }
 
 // serviceView is what policies see of a configured service.
-func serviceView(sc *config.Service) *chain.Service {
+func serviceView(sc *Service) *chain.Service {
 	return &chain.Service{
 		ID: sc.ID, SystemName: sc.SystemName, Hosts: sc.Hosts, APIBackend: sc.APIBackend,
 		HostnameRewrite: sc.HostnameRewrite, SecretToken: sc.SecretToken,

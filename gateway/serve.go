@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/verdict-policy/verdict/chain"
-	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/httpx"
 )
 
@@ -295,7 +294,7 @@ func joinPath(bu, ru *url.URL) (path, rawPath string) {
 
 // effectiveTimeouts picks each timeout from the request (a policy's
 // choice), else the upstream, else the gateway's setting.
-func effectiveTimeouts(ctx *chain.Context, up *chain.Upstream, s *config.Gateway) chain.Timeouts {
+func effectiveTimeouts(ctx *chain.Context, up *chain.Upstream, s *Config) chain.Timeouts {
 	t := chain.Timeouts{Connect: s.ConnectTimeout, Send: s.SendTimeout, Read: s.ReadTimeout}
 	if up.ConnectTimeout > 0 {
 		t.Connect = up.ConnectTimeout

@@ -60,7 +60,7 @@ func (d *gatewayDoor) Prepare(cfg *config.Config, docs []config.Document) (func(
 		install()
 		first := !d.installed
 		d.installed = true
-		if !first && d.ln == nil && cfg.Gateway.Enabled() {
+		if !first && d.ln == nil && gateway.Enabled(cfg) {
 			d.logger.Warn("the configuration now has services, but the gateway listener starts only at start-up; restart to serve them")
 		}
 	}, nil
@@ -82,7 +82,7 @@ func (s *Server) listenGateway() error {
 	cfg := s.cfg
 	s.mu.Unlock()
 	d := s.gatewayDoor()
-	if d == nil || !cfg.Gateway.Enabled() {
+	if d == nil || !gateway.Enabled(cfg) {
 		return nil
 	}
 	var lc net.ListenConfig
@@ -117,7 +117,7 @@ func (s *Server) gatewayServer(maxConns int, l config.ListenerLimits) (*h1.Serve
 		return nil, nil
 	}
 	s.mu.Lock()
-	maxHeader := s.cfg.Gateway.WithDefaults().MaxHeaderBytes
+	maxHeader := gateway.ConfigOf(s.cfg).WithDefaults().MaxHeaderBytes
 	s.mu.Unlock()
 	s.logger.Info("gateway listening", "gateway", addrOf(d.ln))
 	// No bound on reading a whole request body or on a response's

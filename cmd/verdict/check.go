@@ -33,7 +33,7 @@ func runCheck(e env, args []string) int {
 		fmt.Fprintf(e.stdout, "  listen policy %s, admin %s\n", cfg.Listen.Policy, cfg.Listen.Admin)
 		fmt.Fprintf(e.stdout, "  body limit %d bytes, store %s\n", cfg.Limits.MaxBodyBytes, cfg.Store.Backend)
 		fmt.Fprintf(e.stdout, "  limits policy: %s\n", describeLimits(cfg.Limits.Policy, true, ""))
-		if cfg.Gateway.Enabled() {
+		if gateway.Enabled(cfg) {
 			fmt.Fprintf(e.stdout, "  limits gateway: %s\n", describeLimits(cfg.Limits.Gateway, true, ""))
 		}
 		fmt.Fprintf(e.stdout, "  limits admin: %s\n", describeLimits(cfg.Limits.Admin, false, strconv.Itoa(config.DefaultAdminConnections)))
@@ -84,7 +84,7 @@ func plural(n int, one, many string) string {
 // checkGateway builds every policy chain of cfg as the gateway would, and
 // says what it found; the error lists every chain problem.
 func checkGateway(e env, cfg *config.Config, docs []config.Document, explain bool) error {
-	if !cfg.Gateway.Enabled() {
+	if !gateway.Enabled(cfg) {
 		return nil
 	}
 	gw, err := gateway.New(gateway.Options{})
@@ -102,8 +102,8 @@ func checkGateway(e env, cfg *config.Config, docs []config.Document, explain boo
 		fmt.Fprintf(e.stderr, "warning: %v\n", w)
 	}
 	fmt.Fprintf(e.stdout, "gateway: %s, a global chain of %s\n",
-		plural(len(cfg.Gateway.Services), "service", "services"), plural(len(cfg.Gateway.PolicyChain), "policy", "policies"))
-	if cfg.Gateway.Lenient {
+		plural(len(gateway.ConfigOf(cfg).Services), "service", "services"), plural(len(gateway.ConfigOf(cfg).PolicyChain), "policy", "policies"))
+	if cfg.Lenient {
 		fmt.Fprintln(e.stdout, "  an APIcast file, loaded as APIcast loads it (\"strict\": true refuses what it would drop)")
 	}
 	if explain {

@@ -1,8 +1,9 @@
-package config
+package gateway
 
 import (
 	"encoding/json"
 	"errors"
+	"github.com/verdict-policy/verdict/config"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,14 +14,14 @@ func TestGatewaySections(t *testing.T) {
 	tests := []struct {
 		name string
 		data string
-		want Gateway
+		want Config
 		addr string
 	}{
 		{
 			name: "nothing configured",
 			data: "",
-			want: Gateway{},
-			addr: DefaultGatewayAddr,
+			want: Config{},
+			addr: config.DefaultGatewayAddr,
 		},
 		{
 			name: "APIcast file shape with unknown 3scale fields",
@@ -30,7 +31,7 @@ func TestGatewaySections(t *testing.T) {
 			    "metric_system_name": "hits", "querystring_parameters": {"q": "{q}"}, "created_at": "x"}],
 			  "policy_chain": [{"name": "cors", "version": "builtin", "configuration": {"allow_origin": "*", "n": 1.5, "list": [true, null]}},
 			                   {"name": "apicast"}]}}], "oidc": [{"issuer": "x"}]}`,
-			want: Gateway{Services: []Service{{
+			want: Config{Services: []Service{{
 				ID: "42", Hosts: []string{"localhost"}, APIBackend: "http://127.0.0.1:9000/base",
 				NoMatch: ErrorReply{Status: 404, Body: "No Mapping Rule matched", ContentType: "text/plain; charset=utf-8"},
 				Rules: []MappingRule{{HTTPMethod: "GET", Pattern: "/a/{b}$", Delta: 2, Last: true, MetricSystemName: "hits",
@@ -42,7 +43,7 @@ func TestGatewaySections(t *testing.T) {
 				},
 				Field: "services[0]", Line: 1, Column: 15,
 			}}, APIcast: true, Lenient: true},
-			addr: DefaultGatewayAddr,
+			addr: config.DefaultGatewayAddr,
 		},
 		{
 			name: "YAML with a global chain and settings",
@@ -61,8 +62,8 @@ services:
       hostname_rewrite: inside
       secret_token: s
 `,
-			want: Gateway{
-				FailStatus: 500, ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second, SendTimeout: 3 * time.Second, MaxHeaderBytes: 4096,
+			want: Config{
+				Settings: Settings{FailStatus: 500, ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second, SendTimeout: 3 * time.Second, MaxHeaderBytes: 4096},
 				PolicyChain: []ChainEntry{
 					{Name: "phase_logger", Field: "policy_chain[0]", Line: 5, Column: 5},
 					{Name: "service_chain", Field: "policy_chain[1]", Line: 6, Column: 5},
@@ -79,12 +80,12 @@ services:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := Parse("gw.yaml", []byte(tt.data))
+			cfg, err := config.Parse("gw.yaml", []byte(tt.data))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(cfg.Gateway, tt.want) {
-				t.Errorf("got\n %+v\nwant\n %+v", cfg.Gateway, tt.want)
+			if got := ConfigOf(cfg); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n %+v\nwant\n %+v", got, tt.want)
 			}
 			if got := cfg.GatewayAddr(); got != tt.addr {
 				t.Errorf("address %s, want %s", got, tt.addr)
@@ -123,11 +124,11 @@ func TestGatewayProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("gw.yaml", []byte(tt.data))
+			_, err := config.Parse("gw.yaml", []byte(tt.data))
 			if err == nil {
 				t.Fatal("no error")
 			}
-			var ps Problems
+			var ps config.Problems
 			if !errors.As(err, &ps) {
 				t.Fatalf("%T: %v", err, err)
 			}
@@ -155,7 +156,7 @@ func TestChainConfigurationSizeIsBounded(t *testing.T) {
 		b.WriteString("]\n")
 	}
 	data := "policy_chain:\n  - name: a\n    configuration:\n      " + strings.ReplaceAll(strings.TrimSpace(b.String()), "\n", "\n      ") + "\n"
-	_, err := Parse("gw.yaml", []byte(data))
+	_, err := config.Parse("gw.yaml", []byte(data))
 	if err == nil || !strings.Contains(err.Error(), "is too large") {
 		t.Fatalf("want a size problem, got %v", err)
 	}
@@ -168,16 +169,16 @@ func FuzzGatewaySections(f *testing.F) {
 	f.Add([]byte(`{"services": [{"id": 1, "proxy": {"hosts": ["a.test"], "api_backend": "http://127.0.0.1:1/x", "proxy_rules": [{"pattern": "/a/{b}$", "http_method": "GET"}], "policy_chain": [{"name": "apicast"}]}}]}`))
 	f.Add([]byte("policy_chain: [{name: a, configuration: {b: [1, 2.5, true, null, {c: d}]}}, {name: service_chain}]\ngateway: {fail_status: 500}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Parse("fuzz.yaml", data)
+		cfg, err := config.Parse("fuzz.yaml", data)
 		if err != nil {
-			var ps Problems
+			var ps config.Problems
 			if !errors.As(err, &ps) || len(ps) == 0 {
 				t.Fatalf("error %T %v is not a non-empty Problems", err, err)
 			}
 			return
 		}
 		hosts := map[string]bool{}
-		for _, s := range cfg.Gateway.Services {
+		for _, s := range ConfigOf(cfg).Services {
 			if s.ID == "" || len(s.Hosts) == 0 {
 				t.Fatalf("accepted service %+v", s)
 			}
@@ -197,7 +198,7 @@ func FuzzGatewaySections(f *testing.F) {
 			}
 			checkEntries(t, s.PolicyChain)
 		}
-		checkEntries(t, cfg.Gateway.PolicyChain)
+		checkEntries(t, ConfigOf(cfg).PolicyChain)
 	})
 }
 
@@ -271,7 +272,7 @@ func TestAPIcastFileFormat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := Parse("gw.yaml", []byte(tt.data))
+			cfg, err := config.Parse("gw.yaml", []byte(tt.data))
 			if len(tt.problems) > 0 {
 				if err == nil {
 					t.Fatal("no error")
@@ -286,7 +287,7 @@ func TestAPIcastFileFormat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := cfg.Gateway
+			g := ConfigOf(cfg)
 			if g.APIcast != tt.apicast || g.Lenient != tt.lenient {
 				t.Errorf("APIcast %v, Lenient %v; want %v, %v", g.APIcast, g.Lenient, tt.apicast, tt.lenient)
 			}

@@ -1,4 +1,4 @@
-package config
+package gateway
 
 import (
 	"encoding/json"
@@ -12,12 +12,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/verdict-policy/verdict/chain"
+	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/httpx"
 )
 
 // Gateway defaults.
 const (
-	DefaultGatewayAddr    = "127.0.0.1:8080"
 	DefaultFailStatus     = 503
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultSendTimeout    = 60 * time.Second
@@ -30,16 +30,40 @@ const (
 	DefaultServiceID = "default"
 )
 
-// Gateway is the API gateway part of a configuration: the services it
+// The top-level keys of the gateway's sections.
+const (
+	ServicesKey    = "services"
+	PolicyChainKey = "policy_chain"
+	SettingsKey    = "gateway"
+)
+
+func init() {
+	config.RegisterSection(config.SectionInfo{Key: ServicesKey, Decode: decodeServices})
+	config.RegisterSection(config.SectionInfo{Key: PolicyChainKey, Decode: decodePolicyChain})
+	config.RegisterSection(config.SectionInfo{Key: SettingsKey, Decode: decodeSettings})
+}
+
+// Config is the API gateway part of a configuration: the services it
 // proxies, the global policy chain around every service's chain, and the
 // gateway's own settings. The fields come from the top-level services,
-// policy_chain and gateway keys, which follow APIcast's configuration.
-type Gateway struct {
+// policy_chain and gateway keys, which follow APIcast's configuration and
+// which this package registers and decodes; ConfigOf gathers them.
+type Config struct {
 	// Services are the proxied APIs, in file order.
 	Services []Service
 	// PolicyChain is the global chain, run for every request; an entry
 	// named service_chain marks where the selected service's chain runs.
 	PolicyChain []ChainEntry
+	// Settings are the gateway key's.
+	Settings
+	// APIcast, Lenient and Warnings are the file's (see config.Config):
+	// a lenient file's chains leave out the policies they cannot build.
+	APIcast, Lenient bool
+	Warnings         config.Problems
+}
+
+// Settings are the gateway's own settings, the gateway key.
+type Settings struct {
 	// FailStatus answers a request whose global-chain policy fails (503).
 	FailStatus int
 	// ConnectTimeout, SendTimeout and ReadTimeout bound the work with an
@@ -47,27 +71,38 @@ type Gateway struct {
 	ConnectTimeout, SendTimeout, ReadTimeout time.Duration
 	// MaxHeaderBytes bounds a client's request headers (1 MiB).
 	MaxHeaderBytes int
-	// APIcast is set when the file is an APIcast configuration file: a
-	// JSON object with services and no key but APIcast's (services, oidc,
-	// id, provider_key, timestamp) and strict.
-	APIcast bool
-	// Lenient is set for an APIcast file without strict: true. It is
-	// loaded as APIcast loads it: a policy that cannot be built is left
-	// out of its chain, and a service whose id is used before is skipped,
-	// each with a warning rather than an error.
-	Lenient bool
-	// Warnings are the problems a lenient file was loaded with, each with
-	// its position; the gateway adds those of the chains it builds.
-	Warnings Problems
 	// UnderscoresInHeaders keeps request header fields whose name holds
 	// '_'; by default they are dropped before the chain runs, as nginx
 	// does (underscores_in_headers off).
 	UnderscoresInHeaders bool
 }
 
+// ConfigOf returns the gateway part of cfg, its settings not yet
+// defaulted (see WithDefaults).
+func ConfigOf(cfg *config.Config) Config {
+	g := Config{APIcast: cfg.APIcast, Lenient: cfg.Lenient, Warnings: cfg.Warnings}
+	if s, ok := config.Section[[]Service](cfg, ServicesKey); ok {
+		g.Services = s
+	}
+	if c, ok := config.Section[[]ChainEntry](cfg, PolicyChainKey); ok {
+		g.PolicyChain = c
+	}
+	if s, ok := config.Section[*Settings](cfg, SettingsKey); ok {
+		g.Settings = *s
+	}
+	return g
+}
+
 // Enabled reports whether the configuration asks for the gateway listener:
 // it has services or a global chain.
-func (g *Gateway) Enabled() bool { return len(g.Services) > 0 || len(g.PolicyChain) > 0 }
+func (g *Config) Enabled() bool { return len(g.Services) > 0 || len(g.PolicyChain) > 0 }
+
+// Enabled reports whether cfg asks for the gateway listener: it has
+// services or a global chain.
+func Enabled(cfg *config.Config) bool {
+	g := ConfigOf(cfg)
+	return g.Enabled()
+}
 
 // Service is one API behind the gateway, in APIcast's shape: the fields
 // Verdict uses are checked, the others (3scale backend settings,
@@ -121,16 +156,8 @@ type ChainEntry struct {
 	Line, Column int
 }
 
-// GatewayAddr returns the gateway listener's address.
-func (c *Config) GatewayAddr() string {
-	if c.Listen.Gateway == "" {
-		return DefaultGatewayAddr
-	}
-	return c.Listen.Gateway
-}
-
 // WithDefaults returns g with every unset setting at its default.
-func (g Gateway) WithDefaults() Gateway {
+func (g Config) WithDefaults() Config {
 	if g.FailStatus == 0 {
 		g.FailStatus = DefaultFailStatus
 	}
@@ -149,31 +176,33 @@ func (g Gateway) WithDefaults() Gateway {
 	return g
 }
 
-// gateway decodes the gateway section: settings of the data plane.
-func (d *Decoder) gateway(n *yaml.Node, field string, g *Gateway) {
-	timeout := func(dst *time.Duration) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
+// decodeSettings decodes the gateway section: settings of the data plane.
+func decodeSettings(d *config.Decoder, n *config.Node, field string) any {
+	g := &Settings{}
+	timeout := func(dst *time.Duration) func(*config.Node, string) {
+		return func(v *config.Node, f string) {
 			if t, ok := d.Duration(v, f, 24*time.Hour); ok {
 				*dst = t
 			}
 		}
 	}
-	d.Fields(n, field, map[string]func(*yaml.Node, string){
-		"fail_status":     func(v *yaml.Node, f string) { g.FailStatus = d.status(v, f) },
+	d.Fields(n, field, map[string]func(*config.Node, string){
+		"fail_status":     func(v *config.Node, f string) { g.FailStatus = status(d, v, f) },
 		"connect_timeout": timeout(&g.ConnectTimeout),
 		"send_timeout":    timeout(&g.SendTimeout),
 		"read_timeout":    timeout(&g.ReadTimeout),
-		"max_header_bytes": func(v *yaml.Node, f string) {
+		"max_header_bytes": func(v *config.Node, f string) {
 			if c, ok := d.Count(v, f, 1024, 64<<20); ok {
 				g.MaxHeaderBytes = c
 			}
 		},
-		"underscores_in_headers": func(v *yaml.Node, f string) { g.UnderscoresInHeaders, _ = d.Bool(v, f) },
+		"underscores_in_headers": func(v *config.Node, f string) { g.UnderscoresInHeaders, _ = d.Bool(v, f) },
 	})
+	return g
 }
 
 // status decodes an HTTP status code from 100 to 599; 0 on a problem.
-func (d *Decoder) status(n *yaml.Node, field string) int {
+func status(d *config.Decoder, n *config.Node, field string) int {
 	c, ok := d.Count(n, field, 100, 599)
 	if !ok {
 		return 0
@@ -181,16 +210,17 @@ func (d *Decoder) status(n *yaml.Node, field string) int {
 	return c
 }
 
-// services decodes APIcast's services list.
-func (d *Decoder) services(n *yaml.Node, field string, g *Gateway) {
+// decodeServices decodes APIcast's services list.
+func decodeServices(d *config.Decoder, n *config.Node, field string) any {
+	g := &Config{}
 	seenID := map[string]string{}
-	d.List(n, field, func(i int, v *yaml.Node, f string) {
-		s := d.service(v, f)
+	d.List(n, field, func(i int, v *config.Node, f string) {
+		s := decodeService(d, v, f)
 		if s == nil {
 			return
 		}
 		if first, dup := seenID[s.ID]; dup {
-			if d.tolerant {
+			if d.Tolerant() {
 				d.Warnf(v, f+".id", "service id %q is used again (first at %s): this service is skipped, as APIcast does", s.ID, first)
 				return
 			}
@@ -212,61 +242,40 @@ func (d *Decoder) services(n *yaml.Node, field string, g *Gateway) {
 			owner[h] = s.ID
 		}
 	}
+	if len(g.Services) == 0 {
+		return nil
+	}
+	return g.Services
 }
 
-// List calls each for every element of the sequence n. Null is an empty list.
-func (d *Decoder) List(n *yaml.Node, field string, each func(i int, v *yaml.Node, f string)) {
-	n = Resolve(n)
-	if IsNull(n) {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		d.Errorf(n, field, "must be a list, not %s", KindName(n))
-		return
-	}
-	for i, v := range n.Content {
-		each(i, Resolve(v), field+"["+strconv.Itoa(i)+"]")
-	}
-}
-
-// Lenient is Fields for APIcast objects: the keys in known are checked,
-// every other key is accepted and ignored.
-func (d *Decoder) Lenient(n *yaml.Node, field string, known map[string]func(v *yaml.Node, field string)) {
-	d.Entries(n, field, func(key string, k, v *yaml.Node) {
-		if f, ok := known[key]; ok && !IsNull(v) {
-			f(v, Join(field, key))
-		}
-	})
-}
-
-func (d *Decoder) service(n *yaml.Node, field string) *Service {
+func decodeService(d *config.Decoder, n *config.Node, field string) *Service {
 	if n == nil || n.Kind != yaml.MappingNode {
-		d.Errorf(n, field, "must be a mapping, not %s", KindName(n))
+		d.Errorf(n, field, "must be a mapping, not %s", config.KindName(n))
 		return nil
 	}
 	s := &Service{ID: DefaultServiceID, Field: field, Line: n.Line, Column: n.Column,
 		NoMatch: ErrorReply{Status: 404, Body: "No Mapping Rule matched", ContentType: "text/plain; charset=utf-8"}}
 	hasHosts := false
-	d.Lenient(n, field, map[string]func(*yaml.Node, string){
-		"id": func(v *yaml.Node, f string) {
+	d.Lenient(n, field, map[string]func(*config.Node, string){
+		"id": func(v *config.Node, f string) {
 			if v.Kind != yaml.ScalarNode || (v.Tag != "!!int" && v.Tag != "!!str") || v.Value == "" {
-				d.Errorf(v, f, "must be a number or a non-empty string, not %s", KindName(v))
+				d.Errorf(v, f, "must be a number or a non-empty string, not %s", config.KindName(v))
 				return
 			}
 			s.ID = v.Value
 		},
-		"system_name": func(v *yaml.Node, f string) { s.SystemName, _ = d.Str(v, f) },
-		"proxy": func(v *yaml.Node, f string) {
-			d.Lenient(v, f, map[string]func(*yaml.Node, string){
-				"hosts": func(v *yaml.Node, f string) {
+		"system_name": func(v *config.Node, f string) { s.SystemName, _ = d.Str(v, f) },
+		"proxy": func(v *config.Node, f string) {
+			d.Lenient(v, f, map[string]func(*config.Node, string){
+				"hosts": func(v *config.Node, f string) {
 					hasHosts = true
-					d.List(v, f, func(_ int, h *yaml.Node, f string) {
-						if host, ok := d.host(h, f); ok {
+					d.List(v, f, func(_ int, h *config.Node, f string) {
+						if host, ok := decodeHost(d, h, f); ok {
 							s.Hosts = append(s.Hosts, host)
 						}
 					})
 				},
-				"api_backend": func(v *yaml.Node, f string) {
+				"api_backend": func(v *config.Node, f string) {
 					str, ok := d.Str(v, f)
 					if !ok || str == "" {
 						return
@@ -277,28 +286,28 @@ func (d *Decoder) service(n *yaml.Node, field string) *Service {
 					}
 					s.APIBackend = str
 				},
-				"hostname_rewrite": func(v *yaml.Node, f string) { s.HostnameRewrite, _ = d.Str(v, f) },
-				"secret_token":     func(v *yaml.Node, f string) { s.SecretToken, _ = d.Str(v, f) },
-				"policy_chain": func(v *yaml.Node, f string) {
-					s.PolicyChain = d.chain(v, f)
+				"hostname_rewrite": func(v *config.Node, f string) { s.HostnameRewrite, _ = d.Str(v, f) },
+				"secret_token":     func(v *config.Node, f string) { s.SecretToken, _ = d.Str(v, f) },
+				"policy_chain": func(v *config.Node, f string) {
+					s.PolicyChain = decodeChain(d, v, f)
 					if s.PolicyChain == nil {
 						s.PolicyChain = []ChainEntry{}
 					}
 				},
-				"proxy_rules": func(v *yaml.Node, f string) {
+				"proxy_rules": func(v *config.Node, f string) {
 					// Present, even empty, means the rules are checked: an
 					// empty list matches no request.
 					s.Rules = []MappingRule{}
-					d.List(v, f, func(_ int, r *yaml.Node, f string) {
-						if rule, ok := d.mappingRule(r, f); ok {
+					d.List(v, f, func(_ int, r *config.Node, f string) {
+						if rule, ok := decodeMappingRule(d, r, f); ok {
 							s.Rules = append(s.Rules, rule)
 						}
 					})
 				},
-				"error_no_match":         func(v *yaml.Node, f string) { s.NoMatch.Body, _ = d.Str(v, f) },
-				"error_status_no_match":  func(v *yaml.Node, f string) { s.NoMatch.Status = d.status(v, f) },
-				"error_headers_no_match": func(v *yaml.Node, f string) { s.NoMatch.ContentType, _ = d.Str(v, f) },
-				"fail_status":            func(v *yaml.Node, f string) { s.FailStatus = d.status(v, f) },
+				"error_no_match":         func(v *config.Node, f string) { s.NoMatch.Body, _ = d.Str(v, f) },
+				"error_status_no_match":  func(v *config.Node, f string) { s.NoMatch.Status = status(d, v, f) },
+				"error_headers_no_match": func(v *config.Node, f string) { s.NoMatch.ContentType, _ = d.Str(v, f) },
+				"fail_status":            func(v *config.Node, f string) { s.FailStatus = status(d, v, f) },
 			})
 		},
 	})
@@ -316,7 +325,7 @@ func (d *Decoder) service(n *yaml.Node, field string) *Service {
 
 // host decodes a service host: a name, lower-cased, optionally starting
 // with "*." for a wildcard.
-func (d *Decoder) host(n *yaml.Node, field string) (string, bool) {
+func decodeHost(d *config.Decoder, n *config.Node, field string) (string, bool) {
 	s, ok := d.Str(n, field)
 	if !ok {
 		return "", false
@@ -353,15 +362,15 @@ func checkBackend(s string) error {
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
-func (d *Decoder) mappingRule(n *yaml.Node, field string) (MappingRule, bool) {
+func decodeMappingRule(d *config.Decoder, n *config.Node, field string) (MappingRule, bool) {
 	if n == nil || n.Kind != yaml.MappingNode {
-		d.Errorf(n, field, "must be a mapping, not %s", KindName(n))
+		d.Errorf(n, field, "must be a mapping, not %s", config.KindName(n))
 		return MappingRule{}, false
 	}
 	r := MappingRule{HTTPMethod: "ANY", Field: field, Line: n.Line}
 	ok := true
-	d.Lenient(n, field, map[string]func(*yaml.Node, string){
-		"http_method": func(v *yaml.Node, f string) {
+	d.Lenient(n, field, map[string]func(*config.Node, string){
+		"http_method": func(v *config.Node, f string) {
 			s, good := d.Str(v, f)
 			if !good || !validMethod(strings.ToUpper(s)) {
 				if good {
@@ -372,7 +381,7 @@ func (d *Decoder) mappingRule(n *yaml.Node, field string) (MappingRule, bool) {
 			}
 			r.HTTPMethod = strings.ToUpper(s)
 		},
-		"pattern": func(v *yaml.Node, f string) {
+		"pattern": func(v *config.Node, f string) {
 			s, good := d.Str(v, f)
 			if good && !strings.HasPrefix(s, "/") {
 				d.Errorf(v, f, "pattern %q must start with /", s)
@@ -385,22 +394,22 @@ func (d *Decoder) mappingRule(n *yaml.Node, field string) (MappingRule, bool) {
 			ok = ok && good
 			r.Pattern = s
 		},
-		"metric_system_name": func(v *yaml.Node, f string) { r.MetricSystemName, _ = d.Str(v, f) },
-		"delta": func(v *yaml.Node, f string) {
+		"metric_system_name": func(v *config.Node, f string) { r.MetricSystemName, _ = d.Str(v, f) },
+		"delta": func(v *config.Node, f string) {
 			if c, good := d.Count(v, f, 0, math.MaxInt32); good {
 				r.Delta = c
 			}
 		},
-		"last": func(v *yaml.Node, f string) {
+		"last": func(v *config.Node, f string) {
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-				d.Errorf(v, f, "must be true or false, not %s", KindName(v))
+				d.Errorf(v, f, "must be true or false, not %s", config.KindName(v))
 				return
 			}
 			r.Last = v.Value == "true"
 		},
-		"querystring_parameters": func(v *yaml.Node, f string) {
-			d.Entries(v, f, func(key string, _, val *yaml.Node) {
-				s, good := d.Str(val, Join(f, key))
+		"querystring_parameters": func(v *config.Node, f string) {
+			d.Entries(v, f, func(key string, _, val *config.Node) {
+				s, good := d.Str(val, config.Join(f, key))
 				if !good {
 					return
 				}
@@ -425,34 +434,42 @@ func validMethod(m string) bool {
 	return m != "" && httpx.IsToken(m)
 }
 
-// chain decodes a policy chain: a list of {name, version, configuration}.
-func (d *Decoder) chain(n *yaml.Node, field string) []ChainEntry {
+// decodePolicyChain decodes the global chain.
+func decodePolicyChain(d *config.Decoder, n *config.Node, field string) any {
+	if c := decodeChain(d, n, field); len(c) > 0 {
+		return c
+	}
+	return nil
+}
+
+// decodeChain decodes a policy chain: a list of {name, version, configuration}.
+func decodeChain(d *config.Decoder, n *config.Node, field string) []ChainEntry {
 	var out []ChainEntry
-	d.List(n, field, func(_ int, v *yaml.Node, f string) {
+	d.List(n, field, func(_ int, v *config.Node, f string) {
 		if v == nil || v.Kind != yaml.MappingNode {
-			d.Errorf(v, f, "must be a mapping with name, version and configuration, not %s", KindName(v))
+			d.Errorf(v, f, "must be a mapping with name, version and configuration, not %s", config.KindName(v))
 			return
 		}
 		e := ChainEntry{Field: f, Line: v.Line, Column: v.Column}
 		enabled := true
-		d.Fields(v, f, map[string]func(*yaml.Node, string){
+		d.Fields(v, f, map[string]func(*config.Node, string){
 			// 3scale's admin portal keeps switched-off policies in the
 			// chain with enabled: false.
-			"enabled": func(v *yaml.Node, f string) {
+			"enabled": func(v *config.Node, f string) {
 				if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-					d.Errorf(v, f, "must be true or false, not %s", KindName(v))
+					d.Errorf(v, f, "must be true or false, not %s", config.KindName(v))
 					return
 				}
 				enabled = v.Value == "true"
 			},
-			"name":    func(v *yaml.Node, f string) { e.Name, _ = d.Str(v, f) },
-			"version": func(v *yaml.Node, f string) { e.Version, _ = d.Str(v, f) },
-			"configuration": func(v *yaml.Node, f string) {
-				if IsNull(v) {
+			"name":    func(v *config.Node, f string) { e.Name, _ = d.Str(v, f) },
+			"version": func(v *config.Node, f string) { e.Version, _ = d.Str(v, f) },
+			"configuration": func(v *config.Node, f string) {
+				if config.IsNull(v) {
 					return
 				}
 				if v.Kind != yaml.MappingNode {
-					d.Errorf(v, f, "must be a mapping, not %s", KindName(v))
+					d.Errorf(v, f, "must be a mapping, not %s", config.KindName(v))
 					return
 				}
 				budget := maxConfigNodes
@@ -465,7 +482,7 @@ func (d *Decoder) chain(n *yaml.Node, field string) []ChainEntry {
 			},
 		})
 		if e.Name == "" {
-			d.Errorf(v, Join(f, "name"), "a policy name is required")
+			d.Errorf(v, config.Join(f, "name"), "a policy name is required")
 			return
 		}
 		if enabled {
@@ -480,8 +497,8 @@ func (d *Decoder) chain(n *yaml.Node, field string) []ChainEntry {
 const maxConfigNodes = 100000
 
 // nodeJSON converts a YAML node to JSON, keeping key order.
-func nodeJSON(n *yaml.Node, budget *int, buf []byte) ([]byte, error) {
-	n = Resolve(n)
+func nodeJSON(n *config.Node, budget *int, buf []byte) ([]byte, error) {
+	n = config.Resolve(n)
 	*budget--
 	if *budget < 0 {
 		return nil, errorf("is too large (more than %d values)", maxConfigNodes)
@@ -493,7 +510,7 @@ func nodeJSON(n *yaml.Node, budget *int, buf []byte) ([]byte, error) {
 	case yaml.MappingNode:
 		buf = append(buf, '{')
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := Resolve(n.Content[i])
+			k := config.Resolve(n.Content[i])
 			if k == nil || k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
 				return nil, errorf("keys must be plain names")
 			}
@@ -553,14 +570,4 @@ func nodeJSON(n *yaml.Node, budget *int, buf []byte) ([]byte, error) {
 func appendJSON(buf []byte, s string) ([]byte, error) {
 	b, err := json.Marshal(s)
 	return append(buf, b...), err
-}
-
-// Bool decodes true or false.
-func (d *Decoder) Bool(n *yaml.Node, field string) (bool, bool) {
-	var b bool
-	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
-		d.Errorf(n, field, "must be true or false, not %s", KindName(n))
-		return false, false
-	}
-	return b, true
 }
