@@ -1,7 +1,17 @@
-// Package config owns Verdict's configuration file: its model, loading from
-// YAML or JSON with a position for every problem, validation, and reading
-// and compiling the policy documents it names. It does not serve anything;
-// the server package puts a loaded configuration to work.
+// Package config owns the frame of Verdict's configuration file: reading
+// it (YAML or JSON, APIcast's bare {"services": [...]} file included),
+// the position-tracking Decoder that names the file, line, column and
+// field of every Problem, the listen, limits, store and policies keys,
+// resolving the paths the file names, compiling its policy documents, and
+// the reload rules (a file that holds nothing is refused).
+//
+// Every other top-level key belongs to the package it configures, which
+// registers it from init with RegisterSection, decodes and validates it
+// through the Decoder, and reads it back with Section: pexip, authz,
+// rethink (messages), gateway (services, policy_chain, gateway) and
+// script (policy_load_path). Attribute vocabularies register the same way
+// (RegisterVocabulary). This package imports none of them and serves
+// nothing; the server package puts a loaded configuration to work.
 package config
 
 import (
