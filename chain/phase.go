@@ -1,10 +1,13 @@
 // Package chain runs APIcast-style policy chains: ordered lists of policies
 // acting in phases. It owns the phases, the small interfaces a policy
 // implements for the phases it acts in, the per-request Context that all
-// policies of a request share, the registry of policy factories, and the
-// compiled Chain that runs a phase over its policies. It knows no concrete
-// policy (they live under policies/) and no HTTP serving (the gateway
-// package drives the phases).
+// policies of a request share, the Service view and the shared Store that
+// policies are built with (Env), the registry of policy factories, the
+// compiled Chain that runs a phase over its policies, and the order in
+// which a request goes through the phases (Chain.Begin and the steps after
+// it), which the gateway and the test harnesses follow. It knows no
+// concrete policy (they live under policies/), no configuration file and
+// no HTTP serving (the gateway sends requests upstream).
 package chain
 
 import "fmt"

@@ -3,7 +3,9 @@
 // decision API and the admin endpoints (/metrics, /healthz, /readyz,
 // /v1/reload), reloads on request, on SIGHUP and when a watched file
 // changes, and shuts down gracefully. The endpoints themselves live in
-// their own packages.
+// their own packages; linking them here is what registers their sections
+// of the configuration file, so a program that serves Verdict imports
+// this package.
 package server
 
 import (
