@@ -202,6 +202,9 @@ func readResponseHead(br *bufio.Reader, req *http.Request, hdr http.Header, sc *
 			return nil, fmt.Errorf("%w: header line %q", errMalformed, truncate(line))
 		}
 		v := bytes.Trim(line[colon+1:], " \t")
+		if !validFieldValue(v) {
+			return nil, fmt.Errorf("%w: control byte in the value of %q", errMalformed, truncate(line[:colon]))
+		}
 		start := len(sc.vals)
 		sc.vals = append(sc.vals, v...)
 		sc.fields = append(sc.fields, field{key: canonicalKey(line[:colon]), start: start, end: len(sc.vals)})
@@ -246,8 +249,8 @@ func frame(resp *http.Response, req *http.Request, br *bufio.Reader, body *frame
 	n := int64(-1)
 	if cl, ok := hdr["Content-Length"]; ok {
 		for i, v := range cl {
-			m, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || m < 0 || (i > 0 && m != n) {
+			m, ok := parseLength(v)
+			if !ok || (i > 0 && m != n) {
 				return fmt.Errorf("%w: Content-Length %q", errMalformed, strings.Join(cl, ", "))
 			}
 			n = m
@@ -422,6 +425,35 @@ var tokenByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// validFieldValue reports whether v holds no control byte but HTAB
+// (RFC 9110 5.5): a NUL or a bare CR that one reader keeps and another
+// ends a line at must not get past the gateway.
+func validFieldValue(v []byte) bool {
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLength reads a Content-Length: decimal digits only (no sign, no
+// blanks), at most 18 of them so that it cannot overflow.
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
 
 // validHostHeader refuses an empty Host or one that would break the
 // request head.
