@@ -213,12 +213,14 @@ const heartbeat = 200 * time.Millisecond
 
 // watchedConn is a connection of the gateway's own client. Each read and
 // write gets its own timeout, as deadlineConn gives (a deadline is moved
-// once it falls a sixteenth of its window behind). While an exchange runs,
-// a read or write that waits wakes every heartbeat and gives up when the
-// exchange's context has ended: the client going away interrupts it
-// within a heartbeat, for the price of nothing per request, where tying
-// each request's context to the connection (context.AfterFunc) allocates
-// and locks every time. Only the exchange's goroutine uses it.
+// once it falls a sixteenth of its window behind): the read timeout is
+// the longest wait for a byte, the send timeout the longest a write may
+// make no progress. While an exchange runs, a read or write that waits
+// wakes every heartbeat and gives up when the exchange's context has
+// ended: the client going away interrupts it within a heartbeat, for the
+// price of nothing per request, where tying each request's context to
+// the connection (context.AfterFunc) allocates and locks every time. Only
+// the exchange's goroutine uses it.
 type watchedConn struct {
 	net.Conn
 	read, send     time.Duration
@@ -236,7 +238,8 @@ func (c *watchedConn) window(timeout time.Duration) time.Duration {
 }
 
 // wait runs op (a read or write) under the timeout, waking every window to
-// check the watched context.
+// check the watched context. It returns as soon as op made progress, with
+// op's error, which is a deadline's when op was cut short by a heartbeat.
 func (c *watchedConn) wait(timeout time.Duration, at *int64, set func(time.Time) error, op func() (int, error)) (int, error) {
 	w := c.window(timeout)
 	if w == 0 {
@@ -275,13 +278,22 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 	return c.wait(c.read, &c.readAt, c.Conn.SetReadDeadline, func() (int, error) { return c.Conn.Read(p) })
 }
 
-// Write writes all of p, going on after a heartbeat that interrupted it.
+// Write writes all of p. A write that a deadline cut short after it wrote
+// something made progress: the send timeout starts again from there, as
+// nginx's proxy_send_timeout does, so an upstream that reads slowly but
+// steadily gets a large body whole.
 func (c *watchedConn) Write(p []byte) (int, error) {
 	written := 0
 	for written < len(p) {
 		n, err := c.wait(c.send, &c.sendAt, c.Conn.SetWriteDeadline, func() (int, error) { return c.Conn.Write(p[written:]) })
 		written += n
 		if err != nil {
+			if n > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				if c.watch != nil && c.watch.Err() != nil {
+					return written, c.watch.Err()
+				}
+				continue
+			}
 			return written, err
 		}
 	}

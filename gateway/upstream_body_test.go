@@ -1,0 +1,135 @@
+package gateway_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verdict-policy/verdict/gateway/gatewaytest"
+)
+
+// slowReader is an upstream that reads a request body 64 KiB at a time,
+// waiting pause before each read, through a small receive buffer, and
+// answers "got N bytes" once the whole body is in.
+func slowReader(pause time.Duration) func(*gatewaytest.RawConn) {
+	return func(c *gatewaytest.RawConn) {
+		_ = c.Conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+		r, err := c.ReadHead()
+		if err != nil {
+			return
+		}
+		slow := bufio.NewReaderSize(readerFunc(func(p []byte) (int, error) {
+			time.Sleep(pause)
+			return c.R.Read(p[:min(len(p), 64<<10)])
+		}), 64<<10)
+		var body io.Reader = slow
+		if r.Chunked {
+			body = httputil.NewChunkedReader(slow)
+		} else {
+			n, _ := strconv.ParseInt(r.Header.Get("Content-Length"), 10, 64)
+			body = io.LimitReader(slow, n)
+		}
+		got, err := io.Copy(io.Discard, body)
+		if err != nil {
+			return
+		}
+		msg := "got " + strconv.FormatInt(got, 10) + " bytes"
+		_ = c.Send("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(msg)) + "\r\n\r\n" + msg)
+	}
+}
+
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// upload sends size bytes to the gateway as the body of a POST, with a
+// Content-Length or chunked, and returns the gateway's response. The body
+// is written while the response is read, so that an early answer is seen.
+func upload(t *testing.T, gw *gatewaytest.Gateway, size int, chunked bool) (*http.Response, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	framing := "Content-Length: " + strconv.Itoa(size)
+	if chunked {
+		framing = "Transfer-Encoding: chunked"
+	}
+	go func() {
+		if _, err := io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: localhost\r\n"+framing+"\r\n\r\n"); err != nil {
+			return
+		}
+		block := []byte(strings.Repeat("z", 64<<10))
+		for sent := 0; sent < size; sent += len(block) {
+			b := block[:min(len(block), size-sent)]
+			if chunked {
+				if _, err := io.WriteString(c, strconv.FormatInt(int64(len(b)), 16)+"\r\n"); err != nil {
+					return
+				}
+			}
+			if _, err := c.Write(b); err != nil {
+				return
+			}
+			if chunked {
+				if _, err := io.WriteString(c, "\r\n"); err != nil {
+					return
+				}
+			}
+		}
+		if chunked {
+			_, _ = io.WriteString(c, "0\r\n\r\n")
+		}
+	}()
+	res, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "POST"})
+	if err != nil {
+		t.Fatalf("reading the gateway's response: %v", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// TestSlowReadingUpstreamGetsTheWholeUpload: the send timeout bounds a
+// time without progress, as nginx's proxy_send_timeout, not each write
+// of the gateway's buffer: an upstream reading steadily at ~1.3 MB/s
+// gets a 4 MiB upload whole.
+func TestSlowReadingUpstreamGetsTheWholeUpload(t *testing.T) {
+	const size = 4 << 20
+	for _, chunked := range []bool{false, true} {
+		t.Run("chunked="+strconv.FormatBool(chunked), func(t *testing.T) {
+			up := gatewaytest.StartRawUpstream(t, slowReader(50*time.Millisecond))
+			gw := gatewaytest.StartListener(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+			res, body := upload(t, gw, size, chunked)
+			if res.StatusCode != 200 || body != "got "+strconv.Itoa(size)+" bytes" {
+				t.Fatalf("got %d %q, want 200 and the whole body upstream\n%s", res.StatusCode, body, strings.Join(gw.Logs(), "\n"))
+			}
+		})
+	}
+}
+
+// TestStalledUpstreamTimesOutTheUpload: an upstream that stops reading
+// gets no more than the send timeout without progress.
+func TestStalledUpstreamTimesOutTheUpload(t *testing.T) {
+	done := make(chan struct{})
+	up := gatewaytest.StartRawUpstream(t, func(c *gatewaytest.RawConn) {
+		_ = c.Conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+		if _, err := c.ReadHead(); err != nil {
+			return
+		}
+		<-done // read nothing more, until the test ends
+	})
+	t.Cleanup(func() { close(done) }) // before the upstream closes
+	gw := gatewaytest.StartListener(t, "gateway: {send_timeout: 1s}\nservices:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+	res, body := upload(t, gw, 16<<20, false)
+	if res.StatusCode != 504 {
+		t.Fatalf("got %d %q, want 504", res.StatusCode, body)
+	}
+}
