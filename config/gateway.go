@@ -20,6 +20,11 @@ const (
 	DefaultSendTimeout    = 60 * time.Second
 	DefaultReadTimeout    = 60 * time.Second
 	DefaultMaxHeaderBytes = 1 << 20
+	// DefaultUpstreamKeepalive is under the two seconds after which
+	// gunicorn, the shortest common upstream keep-alive, closes an idle
+	// connection.
+	DefaultUpstreamKeepalive    = 1500 * time.Millisecond
+	DefaultUpstreamQueueTimeout = 10 * time.Second
 	// DefaultServiceHost is the host of a service that lists none, as in
 	// APIcast.
 	DefaultServiceHost = "localhost"
@@ -60,6 +65,16 @@ type Gateway struct {
 	// '_'; by default they are dropped before the chain runs, as nginx
 	// does (underscores_in_headers off).
 	UnderscoresInHeaders bool
+	// UpstreamKeepalive bounds how long an idle upstream connection is
+	// kept for reuse (1.5 s).
+	UpstreamKeepalive time.Duration
+	// UpstreamMaxConns bounds the connections in use to one upstream at a
+	// time; 0, the default, sets no bound.
+	UpstreamMaxConns int
+	// UpstreamQueueTimeout is how long a request waits for one of an
+	// upstream's UpstreamMaxConns connections before it is answered 503
+	// (10 s).
+	UpstreamQueueTimeout time.Duration
 }
 
 // Enabled reports whether the configuration asks for the gateway listener:
@@ -164,6 +179,12 @@ func (g Gateway) WithDefaults() Gateway {
 	if g.MaxHeaderBytes == 0 {
 		g.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if g.UpstreamKeepalive == 0 {
+		g.UpstreamKeepalive = DefaultUpstreamKeepalive
+	}
+	if g.UpstreamQueueTimeout == 0 {
+		g.UpstreamQueueTimeout = DefaultUpstreamQueueTimeout
+	}
 	return g
 }
 
@@ -186,7 +207,14 @@ func (d *decoder) gateway(n *yaml.Node, field string, g *Gateway) {
 				g.MaxHeaderBytes = c
 			}
 		},
-		"underscores_in_headers": func(v *yaml.Node, f string) { g.UnderscoresInHeaders, _ = d.boolean(v, f) },
+		"underscores_in_headers":     func(v *yaml.Node, f string) { g.UnderscoresInHeaders, _ = d.boolean(v, f) },
+		"upstream_keepalive_timeout": timeout(&g.UpstreamKeepalive),
+		"upstream_queue_timeout":     timeout(&g.UpstreamQueueTimeout),
+		"upstream_max_conns": func(v *yaml.Node, f string) {
+			if c, ok := d.count(v, f, 0, 1<<20); ok {
+				g.UpstreamMaxConns = c
+			}
+		},
 	})
 }
 
