@@ -120,32 +120,92 @@ func writeFieldValue(bw *bufio.Writer, v string) {
 	bw.WriteString(v)
 }
 
-// writeRequest writes req to bw and flushes: the head, then the body with
-// Content-Length when its length is known and chunked otherwise.
-func writeRequest(bw *bufio.Writer, req *http.Request) error {
-	body := req.Body
-	if body == http.NoBody {
-		body = nil
+// outBody is a request body on its way to the upstream: its first bytes,
+// read before the request took a connection, and the client's reader
+// for the rest. It belongs to the connection and is reused.
+type outBody struct {
+	r     io.Reader // the client's body; nil when there is none
+	n     int64     // its length; -1 when unknown, sent chunked
+	first []byte    // read from r already
+	eof   bool      // r has nothing more: first is the whole body
+
+	client clientBody
+	rest   io.LimitedReader
+}
+
+// bodyError is an error reading the client's request body: the client's
+// fault, not the upstream's.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "request body: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+func errShortBody(got, want int64) error {
+	return fmt.Errorf("%d of %d bytes: %w", got, want, io.ErrUnexpectedEOF)
+}
+
+// clientBody reads a client's request body and marks its errors as the
+// client's.
+type clientBody struct{ r io.Reader }
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &bodyError{err}
 	}
-	n := req.ContentLength
-	if body == nil {
+	return n, err
+}
+
+// Close closes the client's body.
+func (b *clientBody) Close() error {
+	if c, ok := b.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// writeRequest writes req to bw and flushes: the head, then the body
+// with Content-Length when its length is known and chunked otherwise.
+// An error reading the client's body is a *bodyError.
+func writeRequest(bw *bufio.Writer, req *http.Request, body *outBody) error {
+	n := body.n
+	if body.r == nil {
 		n = 0
-	} else if n == 0 {
-		n = -1 // a body of unknown length
 	}
 	if err := writeRequestHead(bw, req, n); err != nil {
 		return err
 	}
 	switch {
 	case n > 0:
-		copied, err := io.CopyN(bw, body, n)
-		if err != nil {
-			return fmt.Errorf("request body: %d of %d bytes: %w", copied, n, err)
+		if _, err := bw.Write(body.first); err != nil {
+			return fmt.Errorf("request body: %w", err)
+		}
+		if left := n - int64(len(body.first)); left > 0 && !body.eof {
+			body.client.r = body.r
+			body.rest = io.LimitedReader{R: &body.client, N: left}
+			if _, err := bw.ReadFrom(&body.rest); err != nil {
+				return fmt.Errorf("request body: %d of %d bytes: %w", n-body.rest.N, n, err)
+			}
+			if body.rest.N > 0 {
+				return &bodyError{errShortBody(n-body.rest.N, n)}
+			}
 		}
 	case n < 0:
 		cw := httputil.NewChunkedWriter(bw)
-		if _, err := io.Copy(cw, body); err != nil {
+		if _, err := cw.Write(body.first); err != nil {
 			return fmt.Errorf("request body: %w", err)
+		}
+		if !body.eof {
+			body.client.r = body.r
+			// The first bytes' buffer is free again: the rest goes
+			// through it, a chunk per read.
+			buf := body.first[:cap(body.first)]
+			if len(buf) == 0 {
+				buf = nil
+			}
+			if _, err := io.CopyBuffer(cw, &body.client, buf); err != nil {
+				return fmt.Errorf("request body: %w", err)
+			}
 		}
 		if err := cw.Close(); err != nil {
 			return err

@@ -56,6 +56,86 @@ func canaries(t *testing.T, gw *gatewaytest.Gateway, n int) {
 	}
 }
 
+func hasLog(gw *gatewaytest.Gateway, parts ...string) bool {
+	for _, l := range gw.Logs() {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+const poison = "HTTP/1.1 200 OK\r\nX-Poison: 1\r\nContent-Length: 7\r\n\r\nPOISON\n"
+
+// TestBytesPastAnAnswerReachNoOtherClient: an upstream connection holding
+// bytes past the end of the answer it framed is never used again, so an
+// upstream (or whoever controls what it sends) cannot answer the next
+// client's request in advance.
+func TestBytesPastAnAnswerReachNoOtherClient(t *testing.T) {
+	for _, tc := range []struct {
+		name, method string
+		status       int
+		// reply answers the misbehaving request; sent, when set, is
+		// closed once every byte of it was written.
+		reply func(c *gatewaytest.RawConn, r *gatewaytest.RawRequest, sent chan struct{})
+	}{
+		{"a second answer in the same write", "GET", 200, func(c *gatewaytest.RawConn, r *gatewaytest.RawRequest, _ chan struct{}) {
+			_ = c.Send(gatewaytest.OK(r) + poison)
+		}},
+		{"a second answer after the first", "GET", 200, func(c *gatewaytest.RawConn, r *gatewaytest.RawRequest, sent chan struct{}) {
+			_ = c.Send(gatewaytest.OK(r))
+			time.Sleep(50 * time.Millisecond)
+			_ = c.Send(poison)
+			close(sent)
+		}},
+		{"HEAD answered with a body", "HEAD", 200, func(c *gatewaytest.RawConn, r *gatewaytest.RawRequest, _ chan struct{}) {
+			_ = c.Send("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nPOISON\n")
+		}},
+		{"204 with a body", "GET", 204, func(c *gatewaytest.RawConn, r *gatewaytest.RawRequest, _ chan struct{}) {
+			_ = c.Send("HTTP/1.1 204 No Content\r\nContent-Length: 6\r\n\r\nHELLO\n")
+		}},
+		{"304 with a body", "GET", 304, func(c *gatewaytest.RawConn, r *gatewaytest.RawRequest, _ chan struct{}) {
+			_ = c.Send("HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n" + poison)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sent := make(chan struct{})
+			up := gatewaytest.StartRawUpstream(t, func(c *gatewaytest.RawConn) {
+				for {
+					r, err := c.ReadRequest()
+					if err != nil {
+						return
+					}
+					if r.Target == "/bad" {
+						tc.reply(c, r, sent)
+						continue
+					}
+					if c.Send(gatewaytest.OK(r)) != nil {
+						return
+					}
+				}
+			})
+			gw := gatewaytest.StartListener(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+			res, _ := sendRaw(t, gw, tc.method, tc.method+" /bad HTTP/1.1\r\nHost: localhost\r\n\r\n")
+			if res.StatusCode != tc.status {
+				t.Fatalf("the misbehaving answer came out as %d, want %d", res.StatusCode, tc.status)
+			}
+			if tc.name == "a second answer after the first" {
+				<-sent
+				time.Sleep(50 * time.Millisecond) // the bytes are in the gateway's socket by now
+			}
+			canaries(t, gw, 3)
+			if !hasLog(gw, "level=WARN", "upstream sent", up.Addr) {
+				t.Errorf("no warning about the upstream's extra bytes in the log:\n%s", strings.Join(gw.Logs(), "\n"))
+			}
+		})
+	}
+}
+
 // TestUpstreamHeaderValuesWithControlBytesAreRefused: a response whose
 // header holds a control byte (other than a tab) or a Content-Length that
 // is not plain digits never reaches the client, as with Go's client and

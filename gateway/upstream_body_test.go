@@ -133,3 +133,67 @@ func TestStalledUpstreamTimesOutTheUpload(t *testing.T) {
 		t.Fatalf("got %d %q, want 504", res.StatusCode, body)
 	}
 }
+
+// TestMalformedChunkedRequestBodyIsTheClientsFault: a chunked request body
+// that does not parse is the client's error (400, saying what is wrong),
+// not an upstream failure; the upstream connection that carried part of
+// it is not used again.
+func TestMalformedChunkedRequestBodyIsTheClientsFault(t *testing.T) {
+	up := gatewaytest.StartRawUpstream(t, gatewaytest.Answer(gatewaytest.OK))
+	gw := gatewaytest.StartListener(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+	for _, tc := range []struct{ name, body string }{
+		{"hex prefix", "0x5\r\nhello\r\n0\r\n\r\n"},
+		{"negative size", "-5\r\nhello\r\n0\r\n\r\n"},
+		{"space before the size", " 5\r\nhello\r\n0\r\n\r\n"},
+		{"seventeen hex digits", "10000000000000000\r\nhello\r\n0\r\n\r\n"},
+		{"bare LF after the size", "5\nhello\r\n0\r\n\r\n"},
+		{"data longer than its size", "5\r\nhelloEXTRA\r\n0\r\n\r\n"},
+		{"data shorter than its size", "5\r\nhel\r\n0\r\n\r\n"},
+		{"good chunk then a bad one", "5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, body := sendRaw(t, gw, "POST", "POST /a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"+tc.body)
+			if res.StatusCode != 400 || !strings.Contains(body, "request body") {
+				t.Errorf("got %d %q, want 400 naming the request body", res.StatusCode, body)
+			}
+			canaries(t, gw, 1)
+		})
+	}
+	if hasLog(gw, "upstream request failed") {
+		t.Errorf("a client's bad body was logged as an upstream failure:\n%s", strings.Join(gw.Logs(), "\n"))
+	}
+}
+
+// TestNoUpstreamConnectionBeforeTheBody: a request whose body has not
+// started to arrive holds no upstream connection.
+func TestNoUpstreamConnectionBeforeTheBody(t *testing.T) {
+	up := gatewaytest.StartRawUpstream(t, gatewaytest.Answer(gatewaytest.OK))
+	gw := gatewaytest.StartListener(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, "POST /late HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := up.Conns(); n != 0 {
+		t.Errorf("the upstream had %d connections before the body began, want none", n)
+	}
+	if _, err := io.WriteString(c, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "POST"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || string(b) != "conn=1 POST /late" {
+		t.Fatalf("got %d %q", res.StatusCode, b)
+	}
+	if rs := up.Requests(); len(rs) != 1 || string(rs[0].Body) != "hello" {
+		t.Errorf("the upstream received %v", rs)
+	}
+}
