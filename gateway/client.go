@@ -252,7 +252,7 @@ func (p *connPool) RoundTrip(req *http.Request, hdr http.Header, t chain.Timeout
 			p.releaseSlot()
 			return nil, err
 		}
-		keep := !resp.Close && !req.Close
+		keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 		resp.Body = &pooledBody{rc: resp.Body, pc: pc, pool: p, keep: keep}
 		return resp, nil
 	}
@@ -312,7 +312,7 @@ func (p *connPool) exchange(pc *pconn, req *http.Request, hdr http.Header) (*htt
 		}
 		// Interim answers (100 Continue, 103 Early Hints) are skipped; a
 		// 101 is the caller's to deal with.
-		if resp.StatusCode >= 100 && resp.StatusCode < 200 {
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue
 		}
 		return resp, nil

@@ -193,3 +193,47 @@ func TestUpstreamHeaderValuesWithControlBytesAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamSwitchingProtocolsIsRefused: the gateway relays no protocol
+// switch yet, so a 101 from the upstream (which the gateway did not ask
+// for: it never forwards Upgrade) is a 502, and the switched connection
+// is closed.
+func TestUpstreamSwitchingProtocolsIsRefused(t *testing.T) {
+	closed := make(chan error, 1)
+	up := gatewaytest.StartRawUpstream(t, func(c *gatewaytest.RawConn) {
+		for {
+			r, err := c.ReadRequest()
+			if err != nil {
+				return
+			}
+			if r.Target != "/switch" {
+				if c.Send(gatewaytest.OK(r)) != nil {
+					return
+				}
+				continue
+			}
+			_ = c.Send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nRAW-BYTES-AFTER-101")
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			_, err = c.R.ReadByte()
+			closed <- err
+			return
+		}
+	})
+	gw := gatewaytest.StartListener(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+	for _, req := range []string{
+		"GET /switch HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"GET /switch HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+	} {
+		res, body := sendRaw(t, gw, "GET", req)
+		if res.StatusCode != 502 || !strings.Contains(body, "switch") {
+			t.Errorf("got %d %q, want 502 saying the upstream switched protocols", res.StatusCode, body)
+		}
+		if err := <-closed; err != io.EOF {
+			t.Errorf("the switched upstream connection: read %v, want it closed (EOF)", err)
+		}
+	}
+	canaries(t, gw, 2)
+	if !hasLog(gw, "level=WARN", "101", up.Addr) {
+		t.Errorf("no warning about the 101:\n%s", strings.Join(gw.Logs(), "\n"))
+	}
+}

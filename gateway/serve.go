@@ -233,6 +233,14 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 		resp, err = tr.RoundTrip(out, hdr, timeouts)
 		sm.wait.Observe(time.Since(start).Seconds())
 	}
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		// Where a relay of upgraded connections (WebSocket) will hook
+		// in. Until then: the gateway never forwards Upgrade, so an
+		// upstream switching protocols answers a request it was not
+		// sent; its connection is closed, not reused.
+		resp.Body.Close()
+		resp, err = nil, errSwitchedProtocols
+	}
 	if err != nil {
 		g.upstreamFailed(w, ctx, ch, sm, target.Host, err)
 		return false, false
@@ -318,6 +326,10 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	return false, true
 }
 
+// errSwitchedProtocols is an upstream's 101 Switching Protocols, which
+// the gateway does not relay.
+var errSwitchedProtocols = errors.New("the upstream switched protocols (101), which the gateway does not relay")
+
 // upstreamFailed answers a request whose upstream exchange failed before
 // a response came: the status and the log line say whose fault it was.
 func (g *Gateway) upstreamFailed(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain, sm *serviceMetrics, upstream string, err error) {
@@ -344,6 +356,8 @@ func (g *Gateway) upstreamFailed(w http.ResponseWriter, ctx *chain.Context, ch *
 		switch {
 		case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 			status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
+		case errors.Is(err, errSwitchedProtocols):
+			msg = "the upstream switched protocols, which the gateway does not relay"
 		case errors.Is(err, errMalformed) || errors.Is(err, errHeaderTooLarge):
 			msg = "the upstream sent a response the gateway cannot relay"
 		}
