@@ -152,10 +152,12 @@ func BenchmarkServeLocal(b *testing.B) {
 
 // BenchmarkServeProxied measures a whole proxied request to an upstream on
 // a loopback port, client included: through the gateway with the
-// four-policy chain, and through a minimal httputil.ReverseProxy as the
-// baseline of the same run.
+// four-policy chain (a GET, and a POST of 1 KiB with a length and
+// chunked), and through a minimal httputil.ReverseProxy as the baseline of
+// the same run.
 func BenchmarkServeProxied(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"hello": "world"}`)
 	}))
@@ -176,19 +178,35 @@ func BenchmarkServeProxied(b *testing.B) {
 	target, _ := url.Parse(up.URL)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	payload := strings.NewReader(`{"items": [` + strings.Repeat(`"0123456789abcdef", `, 50) + `"end"]}`)
 	for _, bc := range []struct {
 		name    string
 		handler http.Handler
-	}{{"gateway_four_policies", g}, {"reverseproxy_baseline", rp}} {
+		length  int64 // of the posted body; -1: chunked; 0: a GET
+	}{
+		{"gateway_four_policies", g, 0},
+		{"gateway_four_policies_post_1k", g, payload.Size()},
+		{"gateway_four_policies_post_1k_chunked", g, -1},
+		{"reverseproxy_baseline", rp, 0},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := httptest.NewServer(bc.handler)
 			defer srv.Close()
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-			req, _ := http.NewRequest("GET", srv.URL+"/v2/resource-1", nil)
+			method := "GET"
+			if bc.length != 0 {
+				method = "POST"
+			}
+			req, _ := http.NewRequest(method, srv.URL+"/v2/resource-1", nil)
 			req.Host = "localhost"
 			req.Header.Set("Origin", "https://app.example.com")
+			body := io.NopCloser(payload)
 			b.ReportAllocs()
 			for b.Loop() {
+				if bc.length != 0 {
+					_, _ = payload.Seek(0, io.SeekStart)
+					req.Body, req.ContentLength = body, bc.length
+				}
 				res, err := client.Do(req)
 				if err != nil {
 					b.Fatal(err)

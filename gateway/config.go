@@ -23,6 +23,11 @@ const (
 	DefaultSendTimeout    = 60 * time.Second
 	DefaultReadTimeout    = 60 * time.Second
 	DefaultMaxHeaderBytes = 1 << 20
+	// DefaultUpstreamKeepalive is under the two seconds after which
+	// gunicorn, the shortest common upstream keep-alive, closes an idle
+	// connection.
+	DefaultUpstreamKeepalive    = 1500 * time.Millisecond
+	DefaultUpstreamQueueTimeout = 10 * time.Second
 	// DefaultServiceHost is the host of a service that lists none, as in
 	// APIcast.
 	DefaultServiceHost = "localhost"
@@ -75,6 +80,16 @@ type Settings struct {
 	// '_'; by default they are dropped before the chain runs, as nginx
 	// does (underscores_in_headers off).
 	UnderscoresInHeaders bool
+	// UpstreamKeepalive bounds how long an idle upstream connection is
+	// kept for reuse (1.5 s).
+	UpstreamKeepalive time.Duration
+	// UpstreamMaxConns bounds the connections in use to one upstream at a
+	// time; 0, the default, sets no bound.
+	UpstreamMaxConns int
+	// UpstreamQueueTimeout is how long a request waits for one of an
+	// upstream's UpstreamMaxConns connections before it is answered 503
+	// (10 s).
+	UpstreamQueueTimeout time.Duration
 }
 
 // ConfigOf returns the gateway part of cfg, its settings not yet
@@ -173,6 +188,12 @@ func (g Config) WithDefaults() Config {
 	if g.MaxHeaderBytes == 0 {
 		g.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if g.UpstreamKeepalive == 0 {
+		g.UpstreamKeepalive = DefaultUpstreamKeepalive
+	}
+	if g.UpstreamQueueTimeout == 0 {
+		g.UpstreamQueueTimeout = DefaultUpstreamQueueTimeout
+	}
 	return g
 }
 
@@ -196,7 +217,14 @@ func decodeSettings(d *config.Decoder, n *config.Node, field string) any {
 				g.MaxHeaderBytes = c
 			}
 		},
-		"underscores_in_headers": func(v *config.Node, f string) { g.UnderscoresInHeaders, _ = d.Bool(v, f) },
+		"underscores_in_headers":     func(v *config.Node, f string) { g.UnderscoresInHeaders, _ = d.Bool(v, f) },
+		"upstream_keepalive_timeout": timeout(&g.UpstreamKeepalive),
+		"upstream_queue_timeout":     timeout(&g.UpstreamQueueTimeout),
+		"upstream_max_conns": func(v *config.Node, f string) {
+			if c, ok := d.Count(v, f, 0, 1<<20); ok {
+				g.UpstreamMaxConns = c
+			}
+		},
 	})
 	return g
 }

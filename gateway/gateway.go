@@ -77,7 +77,7 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{logger: logger, metrics: m, resolve: opts.Resolve, store: opts.Store, transports: newTransports()}
+	g := &Gateway{logger: logger, metrics: m, resolve: opts.Resolve, store: opts.Store, transports: newTransports(logger)}
 	if err := reg.Register(metricsPhase{g}); err != nil {
 		return nil, fmt.Errorf("gateway metrics phase: %w", err)
 	}

@@ -120,32 +120,92 @@ func writeFieldValue(bw *bufio.Writer, v string) {
 	bw.WriteString(v)
 }
 
-// writeRequest writes req to bw and flushes: the head, then the body with
-// Content-Length when its length is known and chunked otherwise.
-func writeRequest(bw *bufio.Writer, req *http.Request) error {
-	body := req.Body
-	if body == http.NoBody {
-		body = nil
+// outBody is a request body on its way to the upstream: its first bytes,
+// read before the request took a connection, and the client's reader
+// for the rest. It belongs to the connection and is reused.
+type outBody struct {
+	r     io.Reader // the client's body; nil when there is none
+	n     int64     // its length; -1 when unknown, sent chunked
+	first []byte    // read from r already
+	eof   bool      // r has nothing more: first is the whole body
+
+	client clientBody
+	rest   io.LimitedReader
+}
+
+// bodyError is an error reading the client's request body: the client's
+// fault, not the upstream's.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "request body: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+func errShortBody(got, want int64) error {
+	return fmt.Errorf("%d of %d bytes: %w", got, want, io.ErrUnexpectedEOF)
+}
+
+// clientBody reads a client's request body and marks its errors as the
+// client's.
+type clientBody struct{ r io.Reader }
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &bodyError{err}
 	}
-	n := req.ContentLength
-	if body == nil {
+	return n, err
+}
+
+// Close closes the client's body.
+func (b *clientBody) Close() error {
+	if c, ok := b.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// writeRequest writes req to bw and flushes: the head, then the body
+// with Content-Length when its length is known and chunked otherwise.
+// An error reading the client's body is a *bodyError.
+func writeRequest(bw *bufio.Writer, req *http.Request, body *outBody) error {
+	n := body.n
+	if body.r == nil {
 		n = 0
-	} else if n == 0 {
-		n = -1 // a body of unknown length
 	}
 	if err := writeRequestHead(bw, req, n); err != nil {
 		return err
 	}
 	switch {
 	case n > 0:
-		copied, err := io.CopyN(bw, body, n)
-		if err != nil {
-			return fmt.Errorf("request body: %d of %d bytes: %w", copied, n, err)
+		if _, err := bw.Write(body.first); err != nil {
+			return fmt.Errorf("request body: %w", err)
+		}
+		if left := n - int64(len(body.first)); left > 0 && !body.eof {
+			body.client.r = body.r
+			body.rest = io.LimitedReader{R: &body.client, N: left}
+			if _, err := bw.ReadFrom(&body.rest); err != nil {
+				return fmt.Errorf("request body: %d of %d bytes: %w", n-body.rest.N, n, err)
+			}
+			if body.rest.N > 0 {
+				return &bodyError{errShortBody(n-body.rest.N, n)}
+			}
 		}
 	case n < 0:
 		cw := httputil.NewChunkedWriter(bw)
-		if _, err := io.Copy(cw, body); err != nil {
+		if _, err := cw.Write(body.first); err != nil {
 			return fmt.Errorf("request body: %w", err)
+		}
+		if !body.eof {
+			body.client.r = body.r
+			// The first bytes' buffer is free again: the rest goes
+			// through it, a chunk per read.
+			buf := body.first[:cap(body.first)]
+			if len(buf) == 0 {
+				buf = nil
+			}
+			if _, err := io.CopyBuffer(cw, &body.client, buf); err != nil {
+				return fmt.Errorf("request body: %w", err)
+			}
 		}
 		if err := cw.Close(); err != nil {
 			return err
@@ -202,6 +262,9 @@ func readResponseHead(br *bufio.Reader, req *http.Request, hdr http.Header, sc *
 			return nil, fmt.Errorf("%w: header line %q", errMalformed, truncate(line))
 		}
 		v := bytes.Trim(line[colon+1:], " \t")
+		if !validFieldValue(v) {
+			return nil, fmt.Errorf("%w: control byte in the value of %q", errMalformed, truncate(line[:colon]))
+		}
 		start := len(sc.vals)
 		sc.vals = append(sc.vals, v...)
 		sc.fields = append(sc.fields, field{key: canonicalKey(line[:colon]), start: start, end: len(sc.vals)})
@@ -246,8 +309,8 @@ func frame(resp *http.Response, req *http.Request, br *bufio.Reader, body *frame
 	n := int64(-1)
 	if cl, ok := hdr["Content-Length"]; ok {
 		for i, v := range cl {
-			m, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || m < 0 || (i > 0 && m != n) {
+			m, ok := parseLength(v)
+			if !ok || (i > 0 && m != n) {
 				return fmt.Errorf("%w: Content-Length %q", errMalformed, strings.Join(cl, ", "))
 			}
 			n = m
@@ -422,6 +485,35 @@ var tokenByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// validFieldValue reports whether v holds no control byte but HTAB
+// (RFC 9110 5.5): a NUL or a bare CR that one reader keeps and another
+// ends a line at must not get past the gateway.
+func validFieldValue(v []byte) bool {
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLength reads a Content-Length: decimal digits only (no sign, no
+// blanks), at most 18 of them so that it cannot overflow.
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
 
 // validHostHeader refuses an empty Host or one that would break the
 // request head.

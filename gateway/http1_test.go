@@ -3,12 +3,14 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // parse reads one response to req (GET unless method says otherwise)
@@ -119,6 +121,12 @@ func TestReadResponseHeadRefuses(t *testing.T) {
 		{"space before colon", "HTTP/1.1 200 OK\r\nX-A : 1\r\n\r\n", "header line"},
 		{"no colon", "HTTP/1.1 200 OK\r\nnonsense\r\n\r\n", "header line"},
 		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "Content-Length"},
+		{"length with a sign", "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx", "Content-Length"},
+		{"length minus zero", "HTTP/1.1 200 OK\r\nContent-Length: -0\r\n\r\n", "Content-Length"},
+		{"length of 19 digits", "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000000\r\n\r\n", "Content-Length"},
+		{"NUL in a value", "HTTP/1.1 200 OK\r\nX-A: a\x00b\r\n\r\n", "control byte"},
+		{"bare CR in a value", "HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n", "control byte"},
+		{"DEL in a value", "HTTP/1.1 200 OK\r\nX-A: a\x7f\r\n\r\n", "control byte"},
 		{"conflicting lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx", "Content-Length"},
 		{"gzip coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "Transfer-Encoding"},
 		{"cut in the head", "HTTP/1.1 200 OK\r\nX-A: 1", "unexpected EOF"},
@@ -189,11 +197,19 @@ func TestWriteRequest(t *testing.T) {
 		{"post with length", func() *http.Request {
 			return httptest.NewRequest("POST", "http://up/", strings.NewReader("hello"))
 		}, []string{"POST / HTTP/1.1", "Host: up", "Content-Length: 5"}, "hello", ""},
-		{"unknown length is chunked", func() *http.Request {
+		{"unknown length longer than the first read is chunked", func() *http.Request {
 			r := httptest.NewRequest("PUT", "http://up/", io.NopCloser(strings.NewReader("hello")))
 			r.ContentLength = -1
 			return r
-		}, []string{"PUT / HTTP/1.1", "Host: up", "Transfer-Encoding: chunked"}, "5\r\nhello\r\n0\r\n\r\n", ""},
+		}, []string{"PUT / HTTP/1.1", "Host: up", "Transfer-Encoding: chunked"}, "4\r\nhell\r\n1\r\no\r\n0\r\n\r\n", ""},
+		{"unknown length within the first read goes with its length", func() *http.Request {
+			r := httptest.NewRequest("PUT", "http://up/", io.NopCloser(iotest.DataErrReader(strings.NewReader("hey"))))
+			r.ContentLength = -1
+			return r
+		}, []string{"PUT / HTTP/1.1", "Host: up", "Content-Length: 3"}, "hey", ""},
+		{"length longer than the first read", func() *http.Request {
+			return httptest.NewRequest("POST", "http://up/", strings.NewReader("hello, world"))
+		}, []string{"POST / HTTP/1.1", "Host: up", "Content-Length: 12"}, "hello, world", ""},
 		{"line breaks in values become spaces", func() *http.Request {
 			r := httptest.NewRequest("GET", "http://up/", nil)
 			r.Header["X-Evil"] = []string{"a\r\nInjected: yes"}
@@ -214,14 +230,42 @@ func TestWriteRequest(t *testing.T) {
 			r.ContentLength = 10
 			return r
 		}, nil, "", "3 of 10 bytes"},
+		{"short body in the first read", func() *http.Request {
+			r := httptest.NewRequest("POST", "http://up/", strings.NewReader("ab"))
+			r.ContentLength = 3
+			return r
+		}, nil, "", "2 of 3 bytes"},
+		{"body read error", func() *http.Request {
+			r := httptest.NewRequest("POST", "http://up/", io.MultiReader(strings.NewReader("hello"), iotest.ErrReader(errors.New("bad chunk"))))
+			r.ContentLength = -1
+			return r
+		}, nil, "", "bad chunk"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			bw := bufio.NewWriter(&buf)
-			err := writeRequest(bw, tc.req())
+			// As RoundTrip does, with a first read of 4 bytes at most.
+			req := tc.req()
+			rb, n := requestBody(req)
+			ob := outBody{r: rb, n: n, eof: rb == nil}
+			var err error
+			if rb != nil {
+				ob.first, ob.eof, err = readFirst(rb, n, make([]byte, 4))
+				if ob.eof {
+					ob.n = int64(len(ob.first))
+				}
+			}
+			if err == nil {
+				err = writeRequest(bw, req, &ob)
+			}
 			if tc.errMsg != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.errMsg) {
 					t.Fatalf("error %v, want %q", err, tc.errMsg)
+				}
+				// The cases named for the body are the client's fault.
+				var be *bodyError
+				if clients := strings.Contains(tc.name, "body"); errors.As(err, &be) != clients {
+					t.Errorf("error %v: client's fault %v, want %v", err, !clients, clients)
 				}
 				return
 			}

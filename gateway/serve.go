@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,10 +129,11 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 	stripForUpstream(out.Header)
 	out.Header["X-Real-Ip"] = []string{ctx.ClientIP}
 
-	tr := g.transports.get(target.Scheme, target.Host, timeouts)
+	pool := upstreamPoolOf(&st.settings)
+	tr := g.transports.get(target.Scheme, target.Host, timeouts, pool)
 	hdr := ctx.EmptyResponseHeader()
 	start := time.Now()
-	resp, err := tr.RoundTrip(out, hdr)
+	resp, err := tr.RoundTrip(out, hdr, timeouts)
 	sm.wait.Observe(time.Since(start).Seconds())
 	for attempt := 1; g.retryable(ctx, out, resp, err, attempt); attempt++ {
 		if resp != nil {
@@ -153,28 +155,22 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 			if ctx.Upstream.Host != "" {
 				out.Host = ctx.Upstream.Host
 			}
-			tr = g.transports.get(target.Scheme, target.Host, timeouts)
+			tr = g.transports.get(target.Scheme, target.Host, timeouts, pool)
 		}
 		start = time.Now()
-		resp, err = tr.RoundTrip(out, hdr)
+		resp, err = tr.RoundTrip(out, hdr, timeouts)
 		sm.wait.Observe(time.Since(start).Seconds())
 	}
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		// Where a relay of upgraded connections (WebSocket) will hook
+		// in. Until then: the gateway never forwards Upgrade, so an
+		// upstream switching protocols answers a request it was not
+		// sent; its connection is closed, not reused.
+		resp.Body.Close()
+		resp, err = nil, errSwitchedProtocols
+	}
 	if err != nil {
-		status, msg := http.StatusBadGateway, "the upstream could not be reached"
-		var ne net.Error
-		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-			status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
-		}
-		if errors.Is(err, context.Canceled) {
-			// Nobody is left to answer; 499 is nginx's status for this.
-			status, msg = 499, "the client went away"
-			ctx.Logger.Debug("client went away before the upstream answered", "upstream", target.Host)
-		} else {
-			ctx.Logger.Warn("upstream request failed", "upstream", target.Host, "error", err.Error())
-		}
-		ctx.Response = chain.Response{Status: status, Header: make(http.Header), Body: []byte(msg + "\n")}
-		ctx.Response.Header.Set("Content-Type", "text/plain; charset=utf-8")
-		g.writeLocal(w, ctx, ch, sm)
+		g.upstreamFailed(w, ctx, ch, sm, target.Host, err)
 		return false, false
 	}
 	defer resp.Body.Close()
@@ -252,6 +248,48 @@ func (g *Gateway) proxy(w http.ResponseWriter, ctx *chain.Context, ch *chain.Cha
 		}
 	}
 	return false, true
+}
+
+// errSwitchedProtocols is an upstream's 101 Switching Protocols, which
+// the gateway does not relay.
+var errSwitchedProtocols = errors.New("the upstream switched protocols (101), which the gateway does not relay")
+
+// upstreamFailed answers a request whose upstream exchange failed before
+// a response came: the status and the log line say whose fault it was.
+func (g *Gateway) upstreamFailed(w http.ResponseWriter, ctx *chain.Context, ch *chain.Chain, sm *serviceMetrics, upstream string, err error) {
+	status, msg := http.StatusBadGateway, "the upstream could not be reached"
+	var ne net.Error
+	var be *bodyError
+	switch {
+	case errors.Is(err, context.Canceled):
+		// Nobody is left to answer; 499 is nginx's status for this.
+		status, msg = 499, "the client went away"
+		ctx.Logger.Debug("client went away before the upstream answered", "upstream", upstream)
+	case errors.As(err, &be):
+		// The client's fault, not the upstream's: a chunked body that
+		// does not parse, one cut short, or one too slow to come.
+		status, msg = http.StatusBadRequest, "the request body could not be read: "+be.err.Error()
+		if errors.Is(be.err, os.ErrDeadlineExceeded) || (errors.As(be.err, &ne) && ne.Timeout()) {
+			status, msg = http.StatusRequestTimeout, "the request body did not arrive in time"
+		}
+		ctx.Logger.Debug("request body could not be read", "upstream", upstream, "error", be.err.Error())
+	case errors.Is(err, errConnLimit):
+		status, msg = http.StatusServiceUnavailable, "the upstream is at its connection limit; try again later"
+		ctx.Logger.Warn("upstream connection limit reached: request refused after waiting its queue timeout", "upstream", upstream)
+	default:
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+			status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
+		case errors.Is(err, errSwitchedProtocols):
+			msg = "the upstream switched protocols, which the gateway does not relay"
+		case errors.Is(err, errMalformed) || errors.Is(err, errHeaderTooLarge):
+			msg = "the upstream sent a response the gateway cannot relay"
+		}
+		ctx.Logger.Warn("upstream request failed", "upstream", upstream, "error", err.Error())
+	}
+	ctx.Response = chain.Response{Status: status, Header: make(http.Header), Body: []byte(msg + "\n")}
+	ctx.Response.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	g.writeLocal(w, ctx, ch, sm)
 }
 
 // retryable reports whether attempt number attempt may follow a failed

@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -12,48 +15,92 @@ import (
 	"github.com/verdict-policy/verdict/chain"
 )
 
-// transports keeps one client per upstream and set of timeouts (the
-// gateway's own connPool for http, a tuned http.Transport for https),
-// shared across reloads so that kept-alive connections survive a
-// configuration change.
+// transports keeps one client per upstream (the gateway's own connPool
+// for http, a tuned http.Transport per set of timeouts for https), shared
+// across reloads so that kept-alive connections survive a configuration
+// change.
 type transports struct {
-	mu sync.RWMutex
-	m  map[transportKey]roundTripper
+	logger *slog.Logger
+
+	mu     sync.RWMutex
+	m      map[transportKey]roundTripper
+	limits map[limitKey]*connLimit
 }
 
 // roundTripper is the gateway's own connPool, or http.Transport for TLS.
 // RoundTrip may read the response header into hdr, which must be empty
-// and not shared; the response's Header is the map to use.
+// and not shared; the response's Header is the map to use. The timeouts
+// bound this exchange (an http.Transport has its own, fixed when it was
+// made).
 type roundTripper interface {
-	RoundTrip(req *http.Request, hdr http.Header) (*http.Response, error)
+	RoundTrip(req *http.Request, hdr http.Header, t chain.Timeouts) (*http.Response, error)
 	CloseIdleConnections()
 }
 
-// stdTransport is an http.Transport as a roundTripper.
-type stdTransport struct{ *http.Transport }
+// stdTransport is an http.Transport as a roundTripper, with the
+// upstream's connection limit, if any.
+type stdTransport struct {
+	*http.Transport
+	limit *connLimit
+}
 
-func (t stdTransport) RoundTrip(req *http.Request, _ http.Header) (*http.Response, error) {
-	return t.Transport.RoundTrip(req)
+func (t stdTransport) RoundTrip(req *http.Request, _ http.Header, _ chain.Timeouts) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		// Errors reading the client's body are told apart from the
+		// upstream's.
+		req.Body = &clientBody{r: req.Body}
+	}
+	if t.limit == nil {
+		return t.Transport.RoundTrip(req)
+	}
+	if err := t.limit.acquire(req.Context()); err != nil {
+		return nil, err
+	}
+	resp, err := t.Transport.RoundTrip(req)
+	if err != nil {
+		t.limit.release()
+		return nil, err
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, limit: t.limit}
+	return resp, nil
+}
+
+// upstreamPool holds the settings of the connections to an upstream.
+type upstreamPool struct {
+	keepalive time.Duration // idle connections are closed after this long
+	maxConns  int           // connections in use at once; 0: no limit
+	queue     time.Duration // how long a request waits for one of maxConns
+}
+
+func upstreamPoolOf(s *Config) upstreamPool {
+	return upstreamPool{keepalive: s.UpstreamKeepalive, maxConns: s.UpstreamMaxConns, queue: s.UpstreamQueueTimeout}
 }
 
 type transportKey struct {
 	scheme, host string
-	timeouts     chain.Timeouts
+	timeouts     chain.Timeouts // https only: the own client takes them per exchange
+	pool         upstreamPool
 }
 
-func newTransports() *transports { return &transports{m: map[transportKey]roundTripper{}} }
+type limitKey struct {
+	scheme, host string
+	maxConns     int
+	queue        time.Duration
+}
+
+func newTransports(logger *slog.Logger) *transports {
+	return &transports{logger: logger, m: map[transportKey]roundTripper{}, limits: map[limitKey]*connLimit{}}
+}
 
 // maxIdlePerUpstream is how many idle connections to one upstream are kept
 // for reuse: enough for a busy gateway to keep every connection alive.
 const maxIdlePerUpstream = 1024
 
-// idleReuse bounds how long the gateway's own client keeps a connection
-// idle: under the five seconds after which Node.js and Apache close theirs,
-// so that a request never goes out on a connection the upstream dropped.
-const idleReuse = 4 * time.Second
-
-func (ts *transports) get(scheme, host string, t chain.Timeouts) roundTripper {
-	k := transportKey{scheme, host, t}
+func (ts *transports) get(scheme, host string, t chain.Timeouts, pool upstreamPool) roundTripper {
+	k := transportKey{scheme: scheme, host: host, pool: pool}
+	if scheme != "http" {
+		k.timeouts = t
+	}
 	ts.mu.RLock()
 	tr := ts.m[k]
 	ts.mu.RUnlock()
@@ -65,7 +112,16 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) roundTripper {
 	if tr = ts.m[k]; tr != nil {
 		return tr
 	}
-	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	var limit *connLimit
+	if pool.maxConns > 0 {
+		// One limit for the upstream, whatever the timeouts of its
+		// transports.
+		lk := limitKey{scheme, host, pool.maxConns, pool.queue}
+		if limit = ts.limits[lk]; limit == nil {
+			limit = newConnLimit(pool.maxConns, pool.queue)
+			ts.limits[lk] = limit
+		}
+	}
 	if scheme == "http" {
 		addr := host
 		if _, _, err := net.SplitHostPort(host); err != nil {
@@ -73,24 +129,24 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) roundTripper {
 		}
 		tr = &connPool{
 			addr: addr,
-			dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := dialer.DialContext(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				return &watchedConn{Conn: c, read: t.Read, send: t.Send}, nil
+			dial: func(ctx context.Context, timeout time.Duration) (net.Conn, error) {
+				d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+				return d.DialContext(ctx, "tcp", addr)
 			},
 			maxIdle: maxIdlePerUpstream,
-			idleFor: idleReuse,
+			idleFor: pool.keepalive,
+			limit:   limit,
+			logger:  ts.logger,
 		}
 		ts.m[k] = tr
 		return tr
 	}
-	idle := 90 * time.Second
+	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
+	idle := pool.keepalive
 	if t.Read > 0 && t.Read < idle {
 		idle = t.Read
 	}
-	tr = stdTransport{&http.Transport{
+	tr = stdTransport{Transport: &http.Transport{
 		Proxy: nil, // the gateway talks to its upstreams directly
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, network, addr)
@@ -110,7 +166,7 @@ func (ts *transports) get(scheme, host string, t chain.Timeouts) roundTripper {
 		DisableCompression:    true, // pass the client's Accept-Encoding through
 		WriteBufferSize:       16 << 10,
 		ReadBufferSize:        16 << 10,
-	}}
+	}, limit: limit}
 	ts.m[k] = tr
 	return tr
 }
@@ -122,6 +178,61 @@ func (ts *transports) closeIdle() {
 	for _, tr := range ts.m {
 		tr.CloseIdleConnections()
 	}
+}
+
+// errConnLimit is the answer to a request that waited its upstream's
+// queue timeout for a connection.
+var errConnLimit = errors.New("every connection the upstream may have is in use")
+
+// connLimit bounds the connections in use to one upstream, as nginx's
+// max_conns does: a request that finds them all busy waits, in turn, up
+// to the queue timeout for one to be released. Idle kept-alive
+// connections do not count.
+type connLimit struct {
+	slots chan struct{}
+	queue time.Duration
+}
+
+func newConnLimit(n int, queue time.Duration) *connLimit {
+	return &connLimit{slots: make(chan struct{}, n), queue: queue}
+}
+
+// acquire takes a slot, waiting up to the queue timeout; it returns
+// errConnLimit when none was released in time, or ctx's error.
+func (l *connLimit) acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(l.queue)
+	defer t.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return errConnLimit
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *connLimit) release() { <-l.slots }
+
+// limitedBody releases its connection's slot when closed.
+type limitedBody struct {
+	io.ReadCloser
+	limit *connLimit
+	done  bool
+}
+
+func (b *limitedBody) Close() error {
+	err := b.ReadCloser.Close()
+	if !b.done {
+		b.done = true
+		b.limit.release()
+	}
+	return err
 }
 
 // deadlineConn gives every read and write on an upstream connection its

@@ -61,6 +61,16 @@ type Gateway struct {
 // the test.
 func Start(t testing.TB, cfgYAML string) *Gateway {
 	t.Helper()
+	g := load(t, cfgYAML)
+	g.server = httptest.NewServer(g.Gateway)
+	g.URL = g.server.URL
+	t.Cleanup(g.server.Close)
+	return g
+}
+
+// load builds a gateway for cfgYAML without serving it.
+func load(t testing.TB, cfgYAML string) *Gateway {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -72,9 +82,6 @@ func Start(t testing.TB, cfgYAML string) *Gateway {
 	if err := g.Reload(cfgYAML); err != nil {
 		t.Fatalf("gatewaytest: load the configuration: %v", err)
 	}
-	g.server = httptest.NewServer(gw)
-	g.URL = g.server.URL
-	t.Cleanup(g.server.Close)
 	return g
 }
 
