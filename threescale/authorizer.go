@@ -508,13 +508,14 @@ func (a *Authorizer) count(ctx context.Context, r *Request) {
 // from the cache: an authrep call whose answer updates the cache, so that
 // a revoked application or an exhausted limit is noticed. code is the
 // status the client got (sent as log[code] with ResponseCodes). The call is
-// made by the report workers; r is copied, but its Usage must not be
-// changed afterwards. It does nothing when d has no pending report.
+// made by the report workers on a copy of r, so the caller may reuse r at
+// once. It does nothing when d has no pending report.
 func (a *Authorizer) Report(r *Request, d Decision, code int) {
 	if !d.ReportPending || a.mode != ModeAuthrep || r == nil || r.Service == nil {
 		return
 	}
 	j := reportJob{r: *r, code: code}
+	j.r.Usage = r.Usage.Clone()
 	a.inflight.Add(1)
 	a.closeMu.RLock()
 	if !a.closed {

@@ -285,3 +285,22 @@ func TestAuthrepPerRequestCaching(t *testing.T) {
 	fromBackend.check(t, "first", a.Authorize(t.Context(), req))
 	fromBackend.check(t, "caching none on the request", a.Authorize(t.Context(), req))
 }
+
+func TestReportCopiesTheRequest(t *testing.T) {
+	f := newFixture(t, threescale.ClientOptions{})
+	f.backend.SetDelay(100 * time.Millisecond)
+	a := newAuthorizer(t, threescale.Options{})
+	req := &threescale.Request{Service: f.v2, Credentials: threescale.Credentials{AppID: appID, AppKey: appKey}, Usage: hits(1)}
+	a.Authorize(t.Context(), req)
+	d := a.Authorize(t.Context(), req)
+	a.Report(req, d, 200)
+	// The caller reuses its request at once, as a pooled one would be.
+	req.Usage.Reset()
+	req.Usage.Add("other", 9)
+	req.Credentials.AppID = "someone-else"
+	flush(t, a)
+	calls := f.backend.CallsTo(authrepPath)
+	if len(calls) != 2 || calls[1].Query.Get("usage[hits]") != "1" || calls[1].Query.Has("usage[other]") || calls[1].Query.Get("app_id") != appID {
+		t.Fatalf("report sent %+v", calls[len(calls)-1].Query)
+	}
+}
