@@ -214,6 +214,9 @@ type Authorizer struct {
 	flusher  sync.WaitGroup
 	flushMu  sync.Mutex
 
+	flightsMu sync.Mutex
+	flights   map[string]*flight
+
 	lastStoreLog atomic.Int64
 }
 
@@ -246,6 +249,7 @@ func New(o Options) (*Authorizer, error) {
 		metrics:       o.Metrics,
 		local:         newLocalBatch(),
 		stop:          make(chan struct{}),
+		flights:       make(map[string]*flight),
 	}
 	if a.caching == CacheDefault {
 		a.caching = CacheStrict
@@ -371,7 +375,7 @@ func (a *Authorizer) authorizeBatch(ctx context.Context, r *Request, key []byte,
 		return denial(e.reason, 0, FromCache)
 	}
 	a.metrics.cache(false)
-	res := r.Service.client.Authorize(ctx, r)
+	res := a.authorizeOnce(ctx, r, key)
 	if err := ctx.Err(); err != nil {
 		return Decision{Status: http.StatusForbidden, Source: FromNothing, BackendCalled: true, Result: &res, Err: err}
 	}
@@ -404,6 +408,50 @@ func (a *Authorizer) authorizeBatch(ctx context.Context, r *Request, key []byte,
 		}
 	}
 	return d
+}
+
+// flight is one authorize call that concurrent requests with the same key
+// wait for.
+type flight struct {
+	done chan struct{}
+	res  Result
+	// abandoned is set when the caller that made the call gave up: its
+	// result says nothing about the backend.
+	abandoned bool
+}
+
+// authorizeOnce calls authorize, or waits for the call another request
+// with the same key is making. An authorize call counts nothing, so one
+// answer serves them all: when a cached answer expires under load, the
+// backend is asked once, not by every request that arrives meanwhile.
+func (a *Authorizer) authorizeOnce(ctx context.Context, r *Request, key []byte) Result {
+	for {
+		a.flightsMu.Lock()
+		f := a.flights[string(key)]
+		if f == nil {
+			f = &flight{done: make(chan struct{})}
+			k := string(key)
+			a.flights[k] = f
+			a.flightsMu.Unlock()
+			f.res = r.Service.client.Authorize(ctx, r)
+			f.abandoned = ctx.Err() != nil
+			a.flightsMu.Lock()
+			delete(a.flights, k)
+			a.flightsMu.Unlock()
+			close(f.done)
+			return f.res
+		}
+		a.flightsMu.Unlock()
+		select {
+		case <-f.done:
+			if !f.abandoned {
+				return f.res
+			}
+			// The caller gave up: ask again.
+		case <-ctx.Done():
+			return Result{Err: ctx.Err()}
+		}
+	}
 }
 
 // decide turns the backend's answer to an authrep into a decision; when

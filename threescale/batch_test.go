@@ -305,3 +305,52 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+func TestBatchConcurrentMissesAskTheBackendOnce(t *testing.T) {
+	b := newBatch(t, threescale.Options{})
+	b.backend.SetDelay(300 * time.Millisecond)
+	const n = 10
+	var wg sync.WaitGroup
+	decisions := make([]threescale.Decision, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			decisions[i] = b.authz.Authorize(context.Background(), b.userReq(freeKey, 1))
+		}()
+	}
+	wg.Wait()
+	for i, d := range decisions {
+		if !d.Allowed {
+			t.Fatalf("request %d: %+v", i, d)
+		}
+	}
+	if calls := len(b.backend.CallsTo(authorizePath)); calls != 1 {
+		t.Fatalf("%d authorize calls for %d concurrent requests", calls, n)
+	}
+	if got := b.authz.Pending(); got != n {
+		t.Fatalf("%d hits pending, want %d", got, n)
+	}
+}
+
+func TestBatchWaitersOutliveACancelledCaller(t *testing.T) {
+	b := newBatch(t, threescale.Options{})
+	b.backend.SetDelay(300 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan threescale.Decision, 1)
+	go func() { first <- b.authz.Authorize(ctx, b.userReq(freeKey, 1)) }()
+	b.backend.WaitArrivals(1, 10*time.Second) // the first caller's call is on its way
+	second := make(chan threescale.Decision, 1)
+	go func() { second <- b.authz.Authorize(context.Background(), b.userReq(freeKey, 1)) }()
+	time.Sleep(50 * time.Millisecond) // the second caller waits for the first's answer
+	cancel()
+	if d := <-first; d.Allowed || d.Err == nil {
+		t.Fatalf("cancelled caller: %+v", d)
+	}
+	if d := <-second; !d.Allowed {
+		t.Fatalf("waiting caller: %+v", d)
+	}
+	if n := len(b.backend.CallsTo(authorizePath)); n != 2 {
+		t.Fatalf("%d authorize calls: the waiter must ask again after the first caller gave up", n)
+	}
+}

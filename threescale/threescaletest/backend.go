@@ -95,6 +95,7 @@ type Backend struct {
 	failStatus int
 	now        func() time.Time
 	conns      int
+	arrived    int
 }
 
 type service struct {
@@ -300,6 +301,26 @@ func (b *Backend) WaitCalls(path string, n int, timeout time.Duration) []Call {
 	}
 }
 
+// WaitArrivals waits until at least n calls have arrived, answered or not
+// (a slow backend records a call once it answers); the test fails after
+// timeout.
+func (b *Backend) WaitArrivals(n int, timeout time.Duration) {
+	b.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b.mu.Lock()
+		got := b.arrived
+		b.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.tb.Fatalf("threescaletest: %d calls arrived after %v, want %d", got, timeout, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // Connections returns how many connections the backend has accepted.
 func (b *Backend) Connections() int {
 	b.mu.Lock()
@@ -323,6 +344,7 @@ type answer struct {
 
 func (b *Backend) handle(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
+	b.arrived++
 	delay, fail := b.delay, b.failStatus
 	b.mu.Unlock()
 	if delay > 0 {
