@@ -20,7 +20,8 @@
 //
 // # How the apicast policy uses it
 //
-// At load, once per distinct backend endpoint and per service:
+// At load, once per distinct backend endpoint and per service (svc stands
+// for the service's configuration):
 //
 //	client, err := threescale.NewClient(threescale.ClientOptions{
 //		Endpoint: svc.Backend.Endpoint, // proxy.backend.endpoint
@@ -85,10 +86,13 @@
 //
 //   - Cache keys escape every part, so credentials containing the
 //     separator cannot collide (APIcast joins raw values with ':').
-//   - Concurrent authorizations in batch mode share one store: a
-//     Redis-backed store makes every instance see the same cached answers
-//     and the same batched counts, which any instance reports; a count the
-//     store cannot take is kept and reported by the instance itself.
+//   - With a Redis store, every instance sees the same cached answers and
+//     the same batched counts, which any instance reports, once; a count
+//     the store cannot take is kept and reported by the instance itself.
+//     APIcast shares them between the workers of one host only.
+//   - In batch mode, requests that miss the cache together share one
+//     authorize call; APIcast asks once per request until the answer is
+//     cached.
 //   - Reports are split so that no call carries more than 1000 form
 //     parameters; a report the backend refuses (4xx) is dropped and
 //     logged rather than retried forever.
