@@ -174,6 +174,9 @@ func Start(tb testing.TB, bin, cfg, adminAddr string, env ...string) *Process {
 	}
 }
 
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Logs returns what the process wrote so far.
 func (p *Process) Logs() string { return p.logs.String() }
 
