@@ -8,12 +8,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/verdict-policy/verdict/internal/processtest"
 	"github.com/verdict-policy/verdict/internal/redistest"
@@ -65,49 +62,6 @@ func (v *configMapVolume) update(data map[string]string) {
 	v.cur = next
 }
 
-// setField sets the field at a dotted path of a YAML document (a number
-// indexes a list) and returns the document again.
-func setField(t *testing.T, doc, field string, value any) string {
-	t.Helper()
-	var root map[string]any
-	if err := yaml.Unmarshal([]byte(doc), &root); err != nil {
-		t.Fatal(err)
-	}
-	parts := strings.Split(field, ".")
-	var cur any = root
-	for i, p := range parts {
-		last := i == len(parts)-1
-		switch c := cur.(type) {
-		case map[string]any:
-			if last {
-				c[p] = value
-				break
-			}
-			if c[p] == nil {
-				c[p] = map[string]any{}
-			}
-			cur = c[p]
-		case []any:
-			n, err := strconv.Atoi(p)
-			if err != nil || n >= len(c) {
-				t.Fatalf("setField %s: %q is not an index of the list", field, p)
-			}
-			if last {
-				c[n] = value
-				break
-			}
-			cur = c[n]
-		default:
-			t.Fatalf("setField %s: %q is under a scalar", field, p)
-		}
-	}
-	out, err := yaml.Marshal(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
-
 // decide asks the policy listener at addr for a decision of document doc.
 func decide(t *testing.T, addr, doc, input string) string {
 	t.Helper()
@@ -134,7 +88,7 @@ func TestConfigMapUpdate(t *testing.T) {
 	for k, v := range cm.Data {
 		data[k] = v
 	}
-	data[key] = setField(t, setField(t, data[key], "listen.policy", policy), "listen.admin", admin)
+	data[key] = processtest.SetField(t, processtest.SetField(t, data[key], "listen.policy", policy), "listen.admin", admin)
 	vol := newConfigMapVolume(t, data)
 	p := processtest.Start(t, verdict.Path(t), filepath.Join(vol.dir, key), admin)
 
@@ -197,7 +151,7 @@ func TestSharedRedis(t *testing.T) {
 			"services.0.proxy.policy_chain.0.configuration.fixed_window_limiters.0.count":  3,
 			"services.0.proxy.policy_chain.0.configuration.fixed_window_limiters.0.window": window,
 		} {
-			cfg = setField(t, cfg, field, value)
+			cfg = processtest.SetField(t, cfg, field, value)
 		}
 		dir := t.TempDir()
 		for k, v := range cm.Data {

@@ -16,11 +16,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // startTimeout bounds how long Start waits for /healthz to answer 200. A
@@ -225,6 +228,49 @@ func (p *Process) ExitErr() error {
 	default:
 		return errors.New("still running")
 	}
+}
+
+// SetField sets the field at a dotted path of a YAML document (a number
+// indexes a list) and returns the document again.
+func SetField(t testing.TB, doc, field string, value any) string {
+	t.Helper()
+	var root map[string]any
+	if err := yaml.Unmarshal([]byte(doc), &root); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(field, ".")
+	var cur any = root
+	for i, p := range parts {
+		last := i == len(parts)-1
+		switch c := cur.(type) {
+		case map[string]any:
+			if last {
+				c[p] = value
+				break
+			}
+			if c[p] == nil {
+				c[p] = map[string]any{}
+			}
+			cur = c[p]
+		case []any:
+			n, err := strconv.Atoi(p)
+			if err != nil || n >= len(c) {
+				t.Fatalf("setField %s: %q is not an index of the list", field, p)
+			}
+			if last {
+				c[n] = value
+				break
+			}
+			cur = c[n]
+		default:
+			t.Fatalf("setField %s: %q is under a scalar", field, p)
+		}
+	}
+	out, err := yaml.Marshal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
 
 // lockedBuffer collects a child's output while a test reads it.
