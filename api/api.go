@@ -4,7 +4,8 @@
 // reTHINK messages, proxy authorization, AuthZEN, Pexip), admin.yaml the
 // admin listener. The endpoints themselves live in their own packages;
 // this package's tests hold the documents to what a running server
-// answers.
+// answers, and the configuration file's JSON Schema
+// (docs/config.schema.json) to what the loader accepts.
 package api
 
 import (
@@ -23,7 +24,7 @@ var documents embed.FS
 const Prefix = "/openapi/"
 
 // Names lists the documents, as they are named under Prefix.
-var Names = []string{"policy.yaml", "admin.yaml"}
+func Names() []string { return []string{"policy.yaml", "admin.yaml"} }
 
 // Document returns the named document (policy.yaml or admin.yaml), or
 // false when there is none of that name.
@@ -35,7 +36,7 @@ func Document(name string) ([]byte, bool) {
 	return data, err == nil
 }
 
-// Handler serves GET and HEAD of Prefix + NAME for every document in
+// Handler serves GET and HEAD of Prefix + NAME for every document of
 // Names, as application/yaml; other names get 404 and other methods 405,
 // each with Verdict's JSON error.
 func Handler() http.Handler { return handler{} }

@@ -367,7 +367,7 @@ func TestDockerignore(t *testing.T) {
 		{"deploy/docker/verdict.yaml", false},
 		{"documents.go", false},
 		{"config/config.go", false},
-		{"api/openapi.yaml", false},
+		{"api/policy.yaml", false},
 	}
 	for _, tt := range tests {
 		if got := ignore.excluded(tt.path); got != tt.want {

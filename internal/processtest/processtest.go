@@ -8,7 +8,6 @@ package processtest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -222,14 +221,13 @@ func (p *Process) Stop() {
 	}
 }
 
-// ExitErr returns how the process ended once it has, else an error
-// saying it still runs.
-func (p *Process) ExitErr() error {
+// Exited reports whether the process has ended, and how.
+func (p *Process) Exited() (bool, error) {
 	select {
 	case <-p.exited:
-		return p.err
+		return true, p.err
 	default:
-		return errors.New("still running")
+		return false, nil
 	}
 }
 
