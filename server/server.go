@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
+	"github.com/verdict-policy/verdict/api"
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/h1"
 	"github.com/verdict-policy/verdict/internal/reply"
@@ -583,6 +584,7 @@ func (s *Server) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("/v1/reload", s.serveReload)
 	mux.HandleFunc(policiesPath, s.servePolicies)
+	mux.Handle(api.Prefix, api.Handler())
 	mux.HandleFunc("/", reply.NotFound)
 	return mux
 }
