@@ -8,6 +8,7 @@ import (
 	_ "github.com/verdict-policy/verdict/policies/apicast"
 	_ "github.com/verdict-policy/verdict/policies/authorize"
 	_ "github.com/verdict-policy/verdict/policies/conditional"
+	_ "github.com/verdict-policy/verdict/policies/content_caching"
 	_ "github.com/verdict-policy/verdict/policies/cors"
 	_ "github.com/verdict-policy/verdict/policies/default_credentials"
 	_ "github.com/verdict-policy/verdict/policies/echo"
