@@ -20,6 +20,7 @@ import (
 	_ "github.com/verdict-policy/verdict/policies/jwt_claim_check"
 	_ "github.com/verdict-policy/verdict/policies/jwt_parser"
 	_ "github.com/verdict-policy/verdict/policies/keycloak_role_check"
+	_ "github.com/verdict-policy/verdict/policies/liquid_context_debug"
 	_ "github.com/verdict-policy/verdict/policies/logging"
 	_ "github.com/verdict-policy/verdict/policies/maintenance_mode"
 	_ "github.com/verdict-policy/verdict/policies/on_failed"
