@@ -17,6 +17,8 @@ import (
 
 	"github.com/verdict-policy/verdict/config"
 	"github.com/verdict-policy/verdict/internal/processtest"
+	// The server registers every front door's configuration section.
+	_ "github.com/verdict-policy/verdict/server"
 )
 
 // configKeys are the top-level fields of a configuration file: a YAML

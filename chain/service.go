@@ -17,6 +17,9 @@ type Service struct {
 	HostnameRewrite string
 	// SecretToken, when set, is sent upstream as X-3scale-proxy-secret-token.
 	SecretToken string
+	// OIDCIssuerEndpoint is the service's OpenID Connect issuer, with the
+	// gateway's client credentials in its userinfo; empty when none.
+	OIDCIssuerEndpoint string
 	// Rules are the mapping rules: nil when none are checked; a list, even
 	// an empty one, is checked, and a request no rule matches is refused.
 	Rules []MappingRule

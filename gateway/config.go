@@ -137,6 +137,10 @@ type Service struct {
 	HostnameRewrite string
 	// SecretToken, when set, is sent upstream as X-3scale-proxy-secret-token.
 	SecretToken string
+	// OIDCIssuerEndpoint is proxy.oidc_issuer_endpoint: the OpenID
+	// Connect issuer, with the gateway's client credentials in its
+	// userinfo; empty when absent.
+	OIDCIssuerEndpoint string
 	// PolicyChain is proxy.policy_chain; nil when absent, which means a
 	// chain of the apicast policy alone.
 	PolicyChain []ChainEntry
@@ -316,6 +320,11 @@ func decodeService(d *config.Decoder, n *config.Node, field string) *Service {
 				},
 				"hostname_rewrite": func(v *config.Node, f string) { s.HostnameRewrite, _ = d.Str(v, f) },
 				"secret_token":     func(v *config.Node, f string) { s.SecretToken, _ = d.Str(v, f) },
+				"oidc_issuer_endpoint": func(v *config.Node, f string) {
+					if !config.IsNull(v) {
+						s.OIDCIssuerEndpoint, _ = d.Str(v, f)
+					}
+				},
 				"policy_chain": func(v *config.Node, f string) {
 					s.PolicyChain = decodeChain(d, v, f)
 					if s.PolicyChain == nil {

@@ -413,6 +413,6 @@ func serviceView(sc *Service) *chain.Service {
 	return &chain.Service{
 		ID: sc.ID, SystemName: sc.SystemName, Hosts: sc.Hosts, APIBackend: sc.APIBackend,
 		HostnameRewrite: sc.HostnameRewrite, SecretToken: sc.SecretToken,
-		Rules: sc.Rules, NoMatch: sc.NoMatch,
+		OIDCIssuerEndpoint: sc.OIDCIssuerEndpoint, Rules: sc.Rules, NoMatch: sc.NoMatch,
 	}
 }

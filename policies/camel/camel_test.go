@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -33,8 +34,9 @@ func TestNoProxy(t *testing.T) {
 	}
 	ch := policytest.Build(t, policytest.Entry(camel.Name, `{}`))
 	res := policytest.Run(ch, httptest.NewRequest("GET", "http://api.test/x", nil), "192.0.2.1", nil, 0)
-	if !res.Proxied || res.Status != 200 || res.Context.Upstream != nil {
-		t.Fatalf("got %d, proxied %v, upstream %v", res.Status, res.Proxied, res.Context.Upstream)
+	plain := policytest.Run(policytest.Build(t), httptest.NewRequest("GET", "http://api.test/x", nil), "192.0.2.1", nil, 0)
+	if !res.Proxied || res.Status != 200 || !reflect.DeepEqual(res.Context.Upstream, plain.Context.Upstream) {
+		t.Fatalf("got %d, proxied %v, upstream %v; want the upstream of an empty chain, %v", res.Status, res.Proxied, res.Context.Upstream, plain.Context.Upstream)
 	}
 }
 

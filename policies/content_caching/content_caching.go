@@ -34,11 +34,6 @@ import (
 // Name is the policy's name in a chain entry.
 const Name = "content_caching"
 
-// StoreKey is the chain.Env Extra key of the store.Store responses are
-// kept in (the gateway's shared store); without one, the policy keeps
-// them in a memory store of its own.
-const StoreKey = "store"
-
 // The environment variables APIcast reads its cache settings from; they
 // are the defaults of status_codes and max_time.
 const (
@@ -192,8 +187,8 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 	if env.ServiceID != "" {
 		p.table = tableOf(env.ServiceID)
 	}
-	if s, ok := env.Extra[StoreKey].(store.Store); ok && s != nil {
-		p.shared = s
+	if env.Store != nil {
+		p.shared = env.Store
 	}
 	return p, nil
 }

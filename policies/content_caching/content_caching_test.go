@@ -353,7 +353,7 @@ func (failingStore) TablePut(context.Context, string, string, []byte, time.Durat
 // request still gets the upstream's answer.
 func TestStoreUnavailable(t *testing.T) {
 	up := &upstream{}
-	ch := build(t, `{"rules": [`+always+`]}`, chain.Env{Extra: map[string]any{contentcaching.StoreKey: failingStore{}}})
+	ch := build(t, `{"rules": [`+always+`]}`, chain.Env{Store: failingStore{}})
 	runSteps(t, ch, up, "X-Cache-Status", []step{
 		{path: "/foo", status: 200, cache: "BYPASS", calls: 1},
 		{path: "/foo", status: 200, cache: "BYPASS", calls: 2},

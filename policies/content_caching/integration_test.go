@@ -16,7 +16,7 @@ import (
 	"github.com/verdict-policy/verdict/gateway"
 	"github.com/verdict-policy/verdict/gateway/gatewaytest"
 	"github.com/verdict-policy/verdict/internal/redistest"
-	contentcaching "github.com/verdict-policy/verdict/policies/content_caching"
+	_ "github.com/verdict-policy/verdict/policies/content_caching"
 	_ "github.com/verdict-policy/verdict/policies/maintenance_mode"
 	_ "github.com/verdict-policy/verdict/policies/routing"
 	"github.com/verdict-policy/verdict/store"
@@ -120,7 +120,7 @@ services:
 // state in st.
 func startInstance(t *testing.T, st store.Store, cfgYAML string) string {
 	t.Helper()
-	gw, err := gateway.New(gateway.Options{Extra: map[string]any{contentcaching.StoreKey: st}})
+	gw, err := gateway.New(gateway.Options{Store: func(config.Store) (store.Store, error) { return st, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

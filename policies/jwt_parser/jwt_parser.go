@@ -22,8 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	authjwt "github.com/verdict-policy/verdict/authz/jwt"
 	"github.com/verdict-policy/verdict/chain"
+	authjwt "github.com/verdict-policy/verdict/jwt"
 	"github.com/verdict-policy/verdict/policies/internal/builtin"
 	"github.com/verdict-policy/verdict/policies/internal/oidc"
 	"github.com/verdict-policy/verdict/policies/internal/throttle"

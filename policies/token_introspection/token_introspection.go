@@ -81,15 +81,6 @@ type Config struct {
 	MaxCachedTokens int `json:"max_cached_tokens"`
 }
 
-// IssuerEndpoint is what a service description offers when the service
-// has an OpenID Connect issuer (APIcast's proxy.oidc_issuer_endpoint,
-// which may carry the client's credentials as user information). The
-// use_3scale_oidc_issuer_endpoint auth type reads it from chain.Env's
-// Service.
-type IssuerEndpoint interface {
-	OIDCIssuerEndpoint() string
-}
-
 // Policy introspects tokens. It holds its configuration, its HTTP client
 // and its cache, and is safe for concurrent use.
 type Policy struct {
@@ -170,8 +161,8 @@ func New(raw json.RawMessage, env chain.Env) (*Policy, error) {
 // from the issuer's metadata, the credentials from the issuer URL.
 func (p *Policy) useIssuer(env chain.Env) error {
 	var endpoint string
-	if s, ok := env.Service.(IssuerEndpoint); ok {
-		endpoint = s.OIDCIssuerEndpoint()
+	if env.Service != nil {
+		endpoint = env.Service.OIDCIssuerEndpoint
 	}
 	if endpoint == "" {
 		// APIcast refuses every request of a service without OpenID

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	authjwt "github.com/verdict-policy/verdict/authz/jwt"
 	"github.com/verdict-policy/verdict/chain"
+	authjwt "github.com/verdict-policy/verdict/jwt"
 	"github.com/verdict-policy/verdict/policies/internal/policytest"
 	tokenintrospection "github.com/verdict-policy/verdict/policies/token_introspection"
 )
@@ -392,11 +392,10 @@ func TestCache(t *testing.T) {
 	}
 }
 
-// service stands in for a service description that knows its OpenID
-// Connect issuer.
-type service struct{ issuer string }
-
-func (s service) OIDCIssuerEndpoint() string { return s.issuer }
+// service is a service view with an OpenID Connect issuer.
+func service(issuer string) *chain.Service {
+	return &chain.Service{ID: "1", OIDCIssuerEndpoint: issuer}
+}
 
 // TestIssuerEndpoint ports APIcast's tests 6, 8, 9 and 10: with
 // use_3scale_oidc_issuer_endpoint the endpoint is found in the issuer's
@@ -427,7 +426,7 @@ func TestIssuerEndpoint(t *testing.T) {
 	issuer := strings.Replace(meta.URL, "http://", "http://app:appsec@", 1) + "/issuer/endpoint"
 	for _, n := range []string{"introspection_endpoint", "token_introspection_endpoint"} {
 		name.Store(n)
-		ch := build(t, `{"auth_type": "use_3scale_oidc_issuer_endpoint"}`, chain.Env{Service: service{issuer}})
+		ch := build(t, `{"auth_type": "use_3scale_oidc_issuer_endpoint"}`, chain.Env{Service: service(issuer)})
 		if res := run(t, ch, "good"); !res.Proxied {
 			t.Errorf("%s: active token refused: %d", n, res.Status)
 		}
@@ -436,11 +435,11 @@ func TestIssuerEndpoint(t *testing.T) {
 		}
 	}
 	name.Store("")
-	ch := build(t, `{"auth_type": "use_3scale_oidc_issuer_endpoint"}`, chain.Env{Service: service{issuer}})
+	ch := build(t, `{"auth_type": "use_3scale_oidc_issuer_endpoint"}`, chain.Env{Service: service(issuer)})
 	if res := run(t, ch, "good"); res.Proxied || res.Status != 403 {
 		t.Errorf("no endpoint in the metadata: %d, proxied %v", res.Status, res.Proxied)
 	}
-	for name, svc := range map[string]any{"no issuer": service{""}, "a service that cannot tell": struct{}{}, "no service": nil} {
+	for name, svc := range map[string]*chain.Service{"no issuer": service(""), "no service": nil} {
 		ch := build(t, `{"auth_type": "use_3scale_oidc_issuer_endpoint"}`, chain.Env{Service: svc})
 		if res := run(t, ch, "good"); res.Proxied || res.Status != 403 || string(res.Body) != "Authentication failed\n" {
 			t.Errorf("%s: %d %q, proxied %v", name, res.Status, res.Body, res.Proxied)
