@@ -107,7 +107,7 @@ func (e *env) clientTLS() *tls.Config {
 }
 
 // listen returns a loopback listener closed at the end of the test.
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
