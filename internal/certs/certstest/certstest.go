@@ -120,6 +120,9 @@ type Options struct {
 	RSA bool
 	// Intermediate makes a CA certificate that can issue others.
 	Intermediate bool
+	// NotBefore and NotAfter bound the validity; the zero times mean an
+	// hour ago and a day from now.
+	NotBefore, NotAfter time.Time
 }
 
 // Issue issues a certificate signed by ca.
@@ -168,16 +171,22 @@ func template(o Options) *x509.Certificate {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial.Add(1)),
 		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    o.NotBefore,
+		NotAfter:     o.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     o.DNSNames,
 		IPAddresses:  o.IPs,
 	}
+	if tmpl.NotBefore.IsZero() {
+		tmpl.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	}
 	switch {
 	case o.Intermediate:
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
+		tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 		tmpl.BasicConstraintsValid, tmpl.IsCA = true, true
 		tmpl.ExtKeyUsage = nil
 	case o.Client:
@@ -226,3 +235,25 @@ func keyPEM(t testing.TB, key crypto.Signer) []byte {
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
+
+// CRL returns a PEM CRL of ca that revokes certs.
+func (ca *CA) CRL(t testing.TB, certs ...*x509.Certificate) []byte {
+	t.Helper()
+	tmpl := &x509.RevocationList{
+		Number:     big.NewInt(serial.Add(1)),
+		ThisUpdate: time.Now().Add(-time.Hour),
+		NextUpdate: time.Now().Add(24 * time.Hour),
+	}
+	for _, c := range certs {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: time.Now().Add(-time.Minute)})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.Key)
+	if err != nil {
+		t.Fatalf("certstest: CRL: %v", err)
+	}
+	return pemBlock("X509 CRL", der)
+}
+
+// PEM returns c alone in PEM.
+func PEM(c *x509.Certificate) []byte { return pemBlock("CERTIFICATE", c.Raw) }
