@@ -449,3 +449,10 @@ func (s *Set) read(what string, src *source) ([]byte, bool) {
 	src.missing = false
 	return b, true
 }
+
+// ChainKey is the key of the chain context value by which a policy of
+// the gateway's ssl_certificate phase (such as tls) says which
+// certificate to serve: a *tls.Certificate. The gateway's Chooser runs
+// the phase for the service of the SNI name and serves that certificate,
+// or the listener's own when the phase leaves none.
+const ChainKey = "ssl_certificate"
