@@ -28,12 +28,18 @@ import (
 // its answers describe what the handler saw of the connection's TLS.
 func serve(t *testing.T, set *certs.Set) string {
 	t.Helper()
+	return serveConfig(t, set.TLSConfig())
+}
+
+// serveConfig starts an HTTPS listener on loopback with cfg.
+func serveConfig(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &h1.Server{Handler: http.HandlerFunc(describeTLS)}
-	go func() { _ = srv.Serve(tls.NewListener(ln, set.TLSConfig())) }()
+	go func() { _ = srv.Serve(tls.NewListener(ln, cfg)) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String()
 }
