@@ -97,8 +97,16 @@ func (c *conn) serve() {
 		c.srv.forget(c)
 	}()
 	c.remote = c.nc.RemoteAddr().String()
-	if tc, ok := c.nc.(*tls.Conn); ok && !c.handshake(tc) {
-		return
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if !c.handshake(tc) {
+			return
+		}
+		if c.tls.NegotiatedProtocol == "h2" {
+			if c.srv.HTTP2 != nil {
+				c.srv.HTTP2.ServeConn(c.ctx(), c.nc)
+			}
+			return
+		}
 	}
 	c.tmpl = *(&http.Request{}).WithContext(c.ctx())
 	c.buf = make([]byte, initialBuffer)
@@ -110,6 +118,10 @@ func (c *conn) serve() {
 	for {
 		start, ok := c.waitRequest(first)
 		if !ok {
+			return
+		}
+		if first && c.srv.H2C && c.srv.HTTP2 != nil && c.tls == nil && c.prefaced() {
+			c.handOver()
 			return
 		}
 		first = false
@@ -140,6 +152,67 @@ func (c *conn) serve() {
 			c.r, c.buf = 0, rest
 		}
 	}
+}
+
+// h2Preface opens every HTTP/2 connection.
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// prefaced reports whether the connection opens with HTTP/2's preface,
+// reading until it can tell: a client that sends only part of it within
+// the head timeout is not.
+func (c *conn) prefaced() bool {
+	deadline := time.Now().Add(c.srv.ReadHeaderTimeout)
+	for {
+		n := min(c.w-c.r, len(h2Preface))
+		if string(c.buf[c.r:c.r+n]) != h2Preface[:n] {
+			return false
+		}
+		if n == len(h2Preface) {
+			return true
+		}
+		if c.w == len(c.buf) {
+			return false // cannot be: the buffer is longer than the preface
+		}
+		c.setReadDeadline(deadline)
+		k, err := c.nc.Read(c.buf[c.w:])
+		c.w += k
+		if err != nil && k == 0 {
+			return false
+		}
+	}
+}
+
+// handOver gives the connection, with what was read of it, to the
+// HTTP/2 server, and returns when that is done with it.
+func (c *conn) handOver() {
+	_ = c.nc.SetDeadline(time.Time{})
+	read := append([]byte(nil), c.buf[c.r:c.w]...)
+	c.buf = nil
+	c.srv.HTTP2.ServeConn(c.ctx(), &replayConn{Conn: c.nc, read: read})
+}
+
+// replayConn is a connection whose first reads return bytes already read
+// from it.
+type replayConn struct {
+	net.Conn
+	read []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.read) > 0 {
+		n := copy(p, r.read)
+		r.read = r.read[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}
+
+// CloseWrite half-closes the connection when it can.
+func (r *replayConn) CloseWrite() error {
+	if cw, ok := r.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // waitRequest waits for the first byte of the next request. It reports

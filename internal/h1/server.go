@@ -16,7 +16,7 @@
 //   - r.Context() is done when the connection closes or the server shuts
 //     down, not when the handler returns;
 //   - responses are buffered up to 32 KiB and then streamed (chunked on
-//     HTTP/1.1); http.Flusher is supported, hijacking and HTTP/2 are not;
+//     HTTP/1.1); http.Flusher is supported, hijacking is not;
 //   - a chunked request body is read, and the connection closes after its
 //     response;
 //   - a request body that times out (see ErrBodyTimeout) is answered 408
@@ -30,6 +30,11 @@
 // MaxConns bounds the connections served at once. A connection beyond it
 // takes the place of one waiting idle for its next request, if there is
 // one; otherwise it is answered 503 and closed at once.
+//
+// HTTP/2 is served by another server that h1 hands connections to (see
+// Server.HTTP2): those that negotiate "h2" by TLS ALPN and, when asked,
+// cleartext ones that open with HTTP/2's connection preface. They stay
+// counted among the server's connections and close with it.
 //
 // Requests are parsed strictly: a malformed request line or header, an
 // unsupported transfer coding, conflicting lengths or a missing Host answer
@@ -97,6 +102,16 @@ type Server struct {
 	MaxConns int
 	// Logger receives handler panics and accept errors; nil discards them.
 	Logger *slog.Logger
+	// HTTP2, when set, takes over the connections that speak HTTP/2: TLS
+	// connections that negotiate "h2" by ALPN (the listener's tls.Config
+	// offers it in NextProtos), and, with H2C, cleartext connections that
+	// open with HTTP/2's connection preface. Without it a TLS connection
+	// that negotiated "h2" is closed.
+	HTTP2 ConnServer
+	// H2C hands cleartext connections that open with the HTTP/2 preface
+	// ("PRI * HTTP/2.0", HTTP/2 with prior knowledge) to HTTP2; without
+	// it such a request is answered 505.
+	H2C bool
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -111,6 +126,19 @@ type Server struct {
 	base      context.Context
 	cancel    context.CancelFunc
 	initOnce  sync.Once
+	h2Once    sync.Once // HTTP2.Shutdown is called once
+}
+
+// ConnServer serves connections in a protocol other than HTTP/1.x that a
+// Server hands over.
+type ConnServer interface {
+	// ServeConn serves nc until the connection ends. What the Server read
+	// of it before handing it over is read again from nc. ctx is done
+	// when the Server is closed.
+	ServeConn(ctx context.Context, nc net.Conn)
+	// Shutdown asks every connection served to finish the requests in
+	// hand and close, without waiting for them; the Server waits.
+	Shutdown()
 }
 
 func (s *Server) init() {
@@ -156,7 +184,8 @@ func (s *Server) init() {
 // Serve accepts connections on ln and serves each on its own goroutine
 // until Shutdown or Close, when it returns http.ErrServerClosed; it
 // returns any other error that stops accepting. Connections from a
-// tls.Listener are served over TLS, advertising only http/1.1.
+// tls.Listener are served over TLS; its tls.Config chooses the protocols
+// ALPN offers, and a connection that negotiates "h2" goes to HTTP2.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	s.mu.Lock()
@@ -259,6 +288,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = ln.Close()
 	}
 	s.mu.Unlock()
+	if s.HTTP2 != nil {
+		s.h2Once.Do(s.HTTP2.Shutdown)
+	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -33,6 +33,8 @@ import (
 	_ "github.com/verdict-policy/verdict/policies/rewrite_url_captures"
 	_ "github.com/verdict-policy/verdict/policies/routing"
 	_ "github.com/verdict-policy/verdict/policies/statuscode_overwrite"
+	_ "github.com/verdict-policy/verdict/policies/tls"
+	_ "github.com/verdict-policy/verdict/policies/tls_validation"
 	_ "github.com/verdict-policy/verdict/policies/token_introspection"
 	_ "github.com/verdict-policy/verdict/policies/upstream"
 	_ "github.com/verdict-policy/verdict/policies/upstream_connection"
