@@ -131,6 +131,32 @@ type outBody struct {
 
 	client clientBody
 	rest   io.LimitedReader
+	flush  flushWriter
+}
+
+// flushWriter writes to w, then flushes bw: the body's bytes go on to
+// the upstream as they come from the client instead of waiting in bw
+// until it fills.
+type flushWriter struct {
+	w  io.Writer
+	bw *bufio.Writer
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	return n, f.bw.Flush()
+}
+
+// buffer returns memory for copying the rest of the body: that of the
+// first bytes, which are written already.
+func (b *outBody) buffer() []byte {
+	if buf := b.first[:cap(b.first)]; len(buf) > 0 {
+		return buf
+	}
+	return nil
 }
 
 // bodyError is an error reading the client's request body: the client's
@@ -181,9 +207,15 @@ func writeRequest(bw *bufio.Writer, req *http.Request, body *outBody) error {
 			return fmt.Errorf("request body: %w", err)
 		}
 		if left := n - int64(len(body.first)); left > 0 && !body.eof {
+			// The rest comes as the client sends it: what is here goes
+			// now, and each read after it as it is read.
+			if err := bw.Flush(); err != nil {
+				return fmt.Errorf("request body: %w", err)
+			}
 			body.client.r = body.r
 			body.rest = io.LimitedReader{R: &body.client, N: left}
-			if _, err := bw.ReadFrom(&body.rest); err != nil {
+			body.flush = flushWriter{w: bw, bw: bw}
+			if _, err := io.CopyBuffer(&body.flush, &body.rest, body.buffer()); err != nil {
 				return fmt.Errorf("request body: %d of %d bytes: %w", n-body.rest.N, n, err)
 			}
 			if body.rest.N > 0 {
@@ -196,14 +228,14 @@ func writeRequest(bw *bufio.Writer, req *http.Request, body *outBody) error {
 			return fmt.Errorf("request body: %w", err)
 		}
 		if !body.eof {
+			if err := bw.Flush(); err != nil {
+				return fmt.Errorf("request body: %w", err)
+			}
 			body.client.r = body.r
 			// The first bytes' buffer is free again: the rest goes
-			// through it, a chunk per read.
-			buf := body.first[:cap(body.first)]
-			if len(buf) == 0 {
-				buf = nil
-			}
-			if _, err := io.CopyBuffer(cw, &body.client, buf); err != nil {
+			// through it, a chunk per read, each sent on as it is read.
+			body.flush = flushWriter{w: cw, bw: bw}
+			if _, err := io.CopyBuffer(&body.flush, &body.client, body.buffer()); err != nil {
 				return fmt.Errorf("request body: %w", err)
 			}
 		}

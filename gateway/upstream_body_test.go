@@ -197,3 +197,71 @@ func TestNoUpstreamConnectionBeforeTheBody(t *testing.T) {
 		t.Errorf("the upstream received %v", rs)
 	}
 }
+
+// TestTrickledBodyReachesTheUpstreamAsItComes: the part of a body the
+// client has sent reaches the upstream before the rest arrives, with a
+// Content-Length and chunked: the gateway does not hold it back until its
+// buffer fills or the body ends.
+func TestTrickledBodyReachesTheUpstreamAsItComes(t *testing.T) {
+	for _, chunked := range []bool{false, true} {
+		t.Run("chunked="+strconv.FormatBool(chunked), func(t *testing.T) {
+			first := make(chan string, 1)
+			up := gatewaytest.StartRawUpstream(t, func(c *gatewaytest.RawConn) {
+				r, err := c.ReadHead()
+				if err != nil {
+					return
+				}
+				var body io.Reader = c.R
+				if r.Chunked {
+					body = httputil.NewChunkedReader(c.R)
+				}
+				part := make([]byte, 10)
+				if _, err := io.ReadFull(body, part); err != nil {
+					return
+				}
+				first <- string(part)
+				rest := make([]byte, 10)
+				if _, err := io.ReadFull(body, rest); err != nil {
+					return
+				}
+				msg := string(part) + string(rest)
+				_ = c.Send("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(msg)) + "\r\n\r\n" + msg)
+			})
+			gw := gatewaytest.StartListener(t, "services:\n  - proxy:\n      api_backend: "+up.URL+"\n")
+			c, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			head, part, rest := "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n\r\n", "0123456789", "abcdefghij"
+			if chunked {
+				head = "POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+				part, rest = "a\r\n0123456789\r\n", "a\r\nabcdefghij\r\n0\r\n\r\n"
+			}
+			if _, err := io.WriteString(c, head+part); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case got := <-first:
+				if got != "0123456789" {
+					t.Fatalf("the upstream got %q first", got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the first part of the body did not reach the upstream before the rest was sent")
+			}
+			if _, err := io.WriteString(c, rest); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "POST"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != 200 || string(body) != "0123456789abcdefghij" {
+				t.Fatalf("got %d %q", res.StatusCode, body)
+			}
+		})
+	}
+}
