@@ -23,7 +23,10 @@ return _M
 	if err := f.load(); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := newPolicy(f, nil, chain.Env{}, Options{PoolSize: size}.withDefaults())
+	// The calls are tiny; the generous time budget keeps a busy machine
+	// under the race detector from stopping one (the instruction limit
+	// still applies).
+	cp, err := newPolicy(f, nil, chain.Env{}, Options{PoolSize: size, Budget: 10 * time.Second}.withDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}
